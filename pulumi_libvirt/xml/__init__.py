@@ -1,0 +1,20 @@
+"""The XML core: libvirt's XML vocabulary as plain Python data (lxml only; no libvirt, no Pulumi).
+
+    from_xml(kind, text) -> dict      to_xml(kind, model) -> str
+    check(kind, model) -> [Problem]   project / differences / same: intent-preserving comparison
+
+``kind`` is one of ``KINDS``. The tables behind them are generated from libvirt's RelaxNG
+schemas by ``scripts/generate.py``; ``policy`` holds what the schemas cannot say.
+"""
+
+from .check import UNKNOWN, Problem, check
+from .compare import canonical, differences, project, same, to_bytes
+from .convert import canonical as canonical_xml
+from .convert import from_xml, to_xml
+from .policy import update_mode
+from .spec import KINDS, load
+
+__all__ = [
+    "KINDS", "UNKNOWN", "Problem", "canonical", "canonical_xml", "check", "differences",
+    "from_xml", "load", "project", "same", "to_bytes", "to_xml", "update_mode",
+]

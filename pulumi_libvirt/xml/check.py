@@ -1,0 +1,211 @@
+"""Check a user's model against a kind's table: unknown keys, wrong types, bad values.
+
+Each problem names its full path (``devices.disks[1].target.bus``) and what was expected, so a
+resource's Check can report it at preview time.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .convert import EXTRA, parse_document
+from .spec import Attr, ElementSpec, ValueType, load
+
+
+class Unknown:
+    """A value not known yet (Pulumi preview): every check passes it."""
+
+    _instance = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "<unknown>"
+
+
+UNKNOWN = Unknown()
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+_INT_TEXT = re.compile(r"[+-]?(0x[0-9a-fA-F]+|[0-9]+)")
+_NUMBER_TEXT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+def check(kind: str, model: Any, path: str = "") -> list[Problem]:
+    """Problems with a ``kind`` model; an empty list when it is good."""
+    problems: list[Problem] = []
+    check_element(load(kind), model, path, problems)
+    return problems
+
+
+def suggest(name: str, choices) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=2, cutoff=0.6)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _type_name(value: Any) -> str:
+    return {
+        bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+        list: "a list", tuple: "a list", dict: "a dict",
+    }.get(type(value), type(value).__name__)
+
+
+def check_value(vtype: ValueType | None, value: Any, path: str, problems: list[Problem]) -> None:
+    """One attribute or text value."""
+    if value is UNKNOWN or vtype is None:
+        return
+    message = _value_problem(vtype, value)
+    if message:
+        problems.append(Problem(path, message))
+
+
+def _value_problem(vtype: ValueType, value: Any) -> str | None:
+    kind = vtype.kind
+    if isinstance(value, (dict, list, tuple)) or value is None:
+        return f"expected {vtype.describe()}, got {_type_name(value)}"
+    if kind == "bool":
+        if isinstance(value, bool) or value in vtype.values:
+            return None
+        return f"expected a boolean (True/False), got {value!r}"
+    if isinstance(value, bool):
+        if kind == "enum" and any(v in vtype.values for v in ("yes", "on")):
+            return None
+        return f"expected {vtype.describe()}, got a boolean"
+    if kind == "enum":
+        if str(value) in vtype.values:
+            return None
+        hint = suggest(str(value), vtype.values)
+        return f"expected {vtype.describe()}; got {value!r}{hint}"
+    if kind == "octal":
+        if isinstance(value, int) and value >= 0:
+            return None
+        if isinstance(value, str) and re.fullmatch(r"[0-7]+", value):
+            return None
+        return f"expected {vtype.describe()}, got {value!r}"
+    if kind in ("int", "float"):
+        if isinstance(value, int) or (kind == "float" and isinstance(value, float)):
+            return None
+        if isinstance(value, float) and value.is_integer():
+            return None
+        if isinstance(value, str):
+            pattern = _INT_TEXT if kind == "int" else _NUMBER_TEXT
+            if pattern.fullmatch(value) or value in vtype.values or _matches(vtype, value):
+                return None
+        return f"expected {vtype.describe()}, got {value!r}"
+    # str
+    text = str(value) if isinstance(value, (int, float)) else value
+    if not isinstance(text, str):
+        return f"expected a string, got {_type_name(value)}"
+    if vtype.regexes and text not in vtype.values and not _matches(vtype, text):
+        return f"expected {vtype.describe()}, got {value!r}"
+    return None
+
+
+def _matches(vtype: ValueType, text: str) -> bool:
+    return any(regex.fullmatch(text) for regex in vtype.regexes)
+
+
+def check_element(spec: ElementSpec, value: Any, path: str, problems: list[Problem]) -> None:
+    """One element's model value (a dict, a scalar shorthand, True for presence, raw XML)."""
+    if value is UNKNOWN or value is None:
+        return
+    shape = spec.shape
+    if shape == "presence":
+        if isinstance(value, bool):
+            return
+        if not isinstance(value, dict):
+            problems.append(Problem(path, f"expected True or False, got {_type_name(value)}"))
+            return
+    if shape == "raw" and not isinstance(value, dict):
+        _check_fragment(value, path, problems)
+        return
+    if not isinstance(value, dict):
+        if spec.text is not None:
+            check_value(spec.text, value, path, problems)
+        elif value is True:
+            pass
+        else:
+            keys = ", ".join(spec.fields) or "no keys"
+            message = f"expected a dict (keys: {keys}), got {_type_name(value)}"
+            problems.append(Problem(path, message))
+        return
+    for key, item in value.items():
+        if item is None or item is UNKNOWN:
+            continue
+        sub = _join(path, key)
+        field = spec.fields.get(key)
+        if field is None:
+            if key == "value" and (spec.text is not None or shape == "raw"):
+                if shape == "raw":
+                    _check_fragment(item, sub, problems)
+                else:
+                    check_value(spec.text, item, sub, problems)
+            elif key == EXTRA:
+                _check_extra(item, sub, problems)
+            else:
+                known = list(spec.fields) + (["value"] if spec.text is not None else [])
+                problems.append(Problem(sub, f"unknown key {key!r}{suggest(key, known)}"))
+        elif isinstance(field, Attr):
+            check_value(field.type, item, sub, problems)
+        elif field.many:
+            if not isinstance(item, (list, tuple)):
+                problems.append(Problem(sub, f"expected a list, got {_type_name(item)}"))
+                continue
+            for index, entry in enumerate(item):
+                check_element(field.spec, entry, f"{sub}[{index}]", problems)
+        else:
+            if isinstance(item, (list, tuple)):
+                problems.append(Problem(sub, "expected a single value, got a list"))
+                continue
+            check_element(field.spec, item, sub, problems)
+
+
+def _check_fragment(value: Any, path: str, problems: list[Problem]) -> None:
+    if not isinstance(value, str):
+        problems.append(Problem(path, f"expected a string of XML, got {_type_name(value)}"))
+        return
+    try:
+        parse_document(f"<fragment>{value}</fragment>")
+    except ValueError as exc:
+        problems.append(Problem(path, f"expected a string of XML: {exc}"))
+
+
+def _check_extra(value: Any, path: str, problems: list[Problem]) -> None:
+    if not isinstance(value, dict):
+        problems.append(Problem(path, f"expected a dict, got {_type_name(value)}"))
+        return
+    for key, item in value.items():
+        sub = _join(path, key)
+        if key == "attributes":
+            if not isinstance(item, dict) or not all(isinstance(k, str) for k in item):
+                problems.append(Problem(sub, "expected a dict of attribute name -> value"))
+        elif key == "elements":
+            if not isinstance(item, (list, tuple)):
+                problems.append(Problem(sub, "expected a list of XML strings"))
+                continue
+            for index, fragment in enumerate(item):
+                _check_fragment(fragment, f"{sub}[{index}]", problems)
+        elif key == "text":
+            if not isinstance(item, str):
+                problems.append(Problem(sub, f"expected a string, got {_type_name(item)}"))
+        else:
+            known = ("attributes", "elements", "text")
+            problems.append(Problem(sub, f"unknown key {key!r}{suggest(key, known)}"))

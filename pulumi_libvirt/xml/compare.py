@@ -1,0 +1,316 @@
+"""Compare models the way libvirt means them, and project live state onto a user's intent.
+
+``canonical`` reduces a model value to a form where two spellings of one meaning are equal
+(``2 GiB`` and ``2097152`` KiB, ``q35`` and ``pc-q35-7.2``, ``"0755"`` and ``0o755``, ``"yes"``
+and ``True``). ``project`` gives the live values in the shape of what the user wrote, keeping
+the user's spelling where the meaning is the same, so that a second preview is empty and drift
+shows exactly where it is. ``differences`` lists the changed field paths.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import policy
+from .check import UNKNOWN
+from .convert import EXTRA
+from .convert import canonical as canonical_xml
+from .spec import Attr, Child, ElementSpec, ValueType, load
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+# ---------------------------------------------------------------- canonical values
+
+
+def canonical_value(kind: str, vtype: ValueType | None, value: Any, path: str) -> Any:
+    """A scalar in comparable form."""
+    if value is None or value is UNKNOWN:
+        return value
+    normalize = policy.NORMALIZERS.get((kind, path))
+    if normalize is not None:
+        value = normalize(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    tkind = vtype.kind if vtype is not None else "str"
+    if tkind == "bool":
+        true, false = vtype.values
+        return True if value in (True, true) else False if value in (False, false) else value
+    if tkind in ("int", "float"):
+        if isinstance(value, str):
+            try:
+                return int(value, 16) if value.lower().startswith("0x") else int(value)
+            except ValueError:
+                try:
+                    return float(value) if tkind == "float" else value
+                except ValueError:
+                    return value
+        return value
+    if tkind == "octal":
+        if isinstance(value, str):
+            try:
+                return int(value, 8)
+            except ValueError:
+                return value
+        return value
+    if isinstance(value, bool):
+        return ("on" if value else "off") if vtype and "on" in vtype.values else (
+            "yes" if value else "no"
+        )
+    return str(value)
+
+
+def to_bytes(kind: str, value: Any) -> Any:
+    """A scaled integer (``{"value": 2, "unit": "GiB"}`` or a bare number) in bytes."""
+    unit = policy.DEFAULT_UNIT.get(kind, "bytes")
+    if isinstance(value, dict):
+        unit = value.get("unit") or unit
+        value = value.get("value")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    factor = policy.UNITS.get(str(unit).lower())
+    if not isinstance(value, int) or factor is None:
+        return (value, unit)
+    return value * factor
+
+
+def canonical(kind: str, spec: ElementSpec, value: Any, path: str = "") -> Any:
+    """An element's model value in comparable form."""
+    if value is None or value is UNKNOWN:
+        return value
+    shape = spec.shape
+    if shape == "presence":
+        return bool(value) if not isinstance(value, dict) else _dict(kind, spec, value, path)
+    if spec.scaled and (not isinstance(value, dict) or set(value) <= {"value", "unit"}):
+        return to_bytes(kind, value)
+    if shape == "raw" and not isinstance(value, dict):
+        return _fragment(value)
+    if not isinstance(value, dict):
+        if value is True and shape == "dict" and spec.text is None:
+            return {}
+        return canonical_value(kind, spec.text, value, path)
+    if shape == "scalar" and set(value) <= {"value"}:
+        return canonical_value(kind, spec.text, value.get("value"), path)
+    return _dict(kind, spec, value, path)
+
+
+def _dict(kind: str, spec: ElementSpec, value: dict, path: str) -> dict:
+    result = {}
+    for key, item in value.items():
+        if item is None:
+            continue
+        field = spec.fields.get(key)
+        sub = _join(path, key)
+        if isinstance(field, Attr):
+            result[key] = canonical_value(kind, field.type, item, sub)
+        elif isinstance(field, Child):
+            if field.many:
+                result[key] = [canonical(kind, field.spec, entry, sub) for entry in item]
+            elif item is not False:
+                result[key] = canonical(kind, field.spec, item, sub)
+        elif key == "value":
+            raw = spec.shape == "raw"
+            result[key] = _fragment(item) if raw else canonical_value(kind, spec.text, item, path)
+        elif key == EXTRA:
+            result[key] = {
+                "attributes": dict(sorted((item.get("attributes") or {}).items())),
+                "elements": [_fragment(f) for f in item.get("elements") or []],
+                "text": (item.get("text") or "").strip(),
+            }
+        else:
+            result[key] = item
+    return result
+
+
+def _fragment(text: Any) -> Any:
+    if not isinstance(text, str):
+        return text
+    try:
+        return canonical_xml(f"<fragment>{text}</fragment>")
+    except ValueError:
+        return text
+
+
+def same(kind: str, spec: ElementSpec, a: Any, b: Any, path: str = "") -> bool:
+    """Whether two model values of one element mean the same to libvirt."""
+    return canonical(kind, spec, a, path) == canonical(kind, spec, b, path)
+
+
+# ---------------------------------------------------------------- projection
+
+
+def project(kind: str, live: dict, desired: dict) -> dict:
+    """The live document's values for the keys the user wrote, in the user's shape.
+
+    Where live and desired mean the same, the desired value is returned as written; elsewhere the
+    live value. Keys the user did not write are left out; lists keep the user's items (matched by
+    identity key where policy has one) and, for closed lists, append live items the user lacks.
+    """
+    return _project_element(kind, load(kind), live, desired, "")
+
+
+def _project_element(kind: str, spec: ElementSpec, live: Any, desired: Any, path: str) -> Any:
+    if desired is UNKNOWN:
+        return live
+    if same(kind, spec, live, desired, path):
+        return desired
+    if (
+        isinstance(desired, dict)
+        and isinstance(live, dict)
+        and spec.shape in ("dict", "presence")
+        and not spec.scaled
+    ):
+        result = {}
+        for key, want in desired.items():
+            got = _project_field(kind, spec, key, live.get(key), want, _join(path, key))
+            if got is not None:
+                result[key] = got
+        return result
+    return live
+
+
+def _project_field(kind: str, spec: ElementSpec, key: str, got: Any, want: Any, path: str) -> Any:
+    field = spec.fields.get(key)
+    if want is UNKNOWN:
+        return got
+    if isinstance(field, Child):
+        if field.many:
+            return _project_list(kind, field, got or [], want, path)
+        if got is None and want is False:
+            return want
+        return _project_element(kind, field.spec, got, want, path) if got is not None else None
+    vtype = field.type if isinstance(field, Attr) else spec.text
+    if key == EXTRA or (field is None and key != "value"):
+        return got
+    return want if canonical_value(kind, vtype, got, path) == canonical_value(
+        kind, vtype, want, path
+    ) else got
+
+
+def _identity(kind: str, field: Child, item: Any, path: str) -> Any:
+    rule = policy.IDENTITY.get((kind, path))
+    if rule is None or not isinstance(item, dict):
+        return None
+    parts = rule if isinstance(rule, tuple) else (rule,)
+    values = []
+    for part in parts:
+        spec, value, sub = field.spec, item, path
+        for step in part.split("."):
+            if not isinstance(value, dict):
+                value = None
+                break
+            value = value.get(step)
+            sub = _join(sub, step)
+            child = spec.fields.get(step)
+            if isinstance(child, Child):
+                spec = child.spec
+            elif isinstance(child, Attr):
+                value = canonical_value(kind, child.type, value, sub)
+        if isinstance(value, dict) or isinstance(value, list):
+            value = repr(canonical(kind, spec, value, sub))
+        if value is None or value is UNKNOWN:
+            return None
+        values.append(value)
+    return tuple(values)
+
+
+def _project_list(kind: str, field: Child, live: list, desired: Any, path: str) -> Any:
+    if not isinstance(desired, (list, tuple)):
+        return live
+    keyed = (kind, path) in policy.IDENTITY
+    used: set[int] = set()
+    result = []
+    for position, want in enumerate(desired):
+        ident = _identity(kind, field, want, path) if keyed else None
+        if ident is not None:
+            match = next(
+                (i for i, item in enumerate(live)
+                 if i not in used and _identity(kind, field, item, path) == ident),
+                None,
+            )
+        else:
+            match = position if position < len(live) and position not in used else None
+        if match is None:
+            continue
+        used.add(match)
+        result.append(_project_element(kind, field.spec, live[match], want, path))
+    if (kind, path) not in policy.OPEN_LISTS:
+        result.extend(item for i, item in enumerate(live) if i not in used)
+    return result
+
+
+# ---------------------------------------------------------------- differences
+
+
+def differences(kind: str, old: dict, new: dict, keys=None) -> list[str]:
+    """Field paths (list indexes left out) where ``new`` means something else than ``old``.
+
+    ``keys`` limits the top-level keys compared. Unknown values in ``new`` count as changes.
+    """
+    spec = load(kind)
+    found: list[str] = []
+    names = keys if keys is not None else set(old) | set(new)
+    for key in sorted(names):
+        if key not in spec.fields:
+            continue
+        _diff_field(kind, spec, key, old.get(key), new.get(key), key, found)
+    return sorted(set(found))
+
+
+def _diff_field(kind, spec: ElementSpec, key: str, old: Any, new: Any, path: str, found) -> None:
+    field = spec.fields.get(key)
+    if _has_unknown(new):
+        found.append(path)
+        return
+    if isinstance(field, Attr):
+        if canonical_value(kind, field.type, old, path) != canonical_value(
+            kind, field.type, new, path
+        ):
+            found.append(path)
+        return
+    if not isinstance(field, Child):
+        if old != new:
+            found.append(path)
+        return
+    if field.many:
+        old_items, new_items = list(old or []), list(new or [])
+        if len(old_items) != len(new_items):
+            found.append(path)
+            return
+        for before, after in zip(old_items, new_items, strict=True):
+            _diff_element(kind, field.spec, before, after, path, found)
+        return
+    if old is False:
+        old = None
+    if new is False:
+        new = None
+    _diff_element(kind, field.spec, old, new, path, found)
+
+
+def _diff_element(kind, spec: ElementSpec, old: Any, new: Any, path: str, found) -> None:
+    if same(kind, spec, old, new, path):
+        return
+    if isinstance(old, dict) and isinstance(new, dict) and spec.shape == "dict" and not spec.scaled:
+        for key in set(old) | set(new):
+            if key in spec.fields:
+                _diff_field(kind, spec, key, old.get(key), new.get(key), _join(path, key), found)
+            elif canonical(kind, spec, {key: old.get(key)}, path) != canonical(
+                kind, spec, {key: new.get(key)}, path
+            ):
+                found.append(_join(path, key))
+        return
+    found.append(path)
+
+
+def _has_unknown(value: Any) -> bool:
+    if value is UNKNOWN:
+        return True
+    if isinstance(value, dict):
+        return any(_has_unknown(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_unknown(v) for v in value)
+    return False

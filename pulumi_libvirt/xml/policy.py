@@ -1,0 +1,199 @@
+"""What libvirt's RelaxNG schemas cannot say, written by hand.
+
+Naming rows are applied when the tables are generated (``scripts/generate.py``); comparison rows
+(identity keys, default units, normalisers, update modes) are read at run time by ``compare``.
+Paths are model key paths from the document root, list items left out:
+``devices.disks.target.bus``.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Which RelaxNG file describes each kind.
+SCHEMA_FILES = {
+    "domain": "domain.rng",
+    "network": "network.rng",
+    "pool": "storagepool.rng",
+    "volume": "storagevol.rng",
+    "nodedev": "nodedev.rng",
+    "domainsnapshot": "domainsnapshot.rng",
+}
+
+# Prefixes for namespaced elements. A child in another namespace than its parent gets the prefix
+# in its key: <qemu:commandline> is ``qemu_commandline``.
+NAMESPACES = {
+    "http://libvirt.org/schemas/domain/qemu/1.0": "qemu",
+    "http://libvirt.org/schemas/domain/lxc/1.0": "lxc",
+    "http://libvirt.org/schemas/domain/bhyve/1.0": "bhyve",
+    "http://libvirt.org/schemas/domain/xen/1.0": "xen",
+    "http://libvirt.org/schemas/domain/vmware/1.0": "vmware",
+    "http://libvirt.org/schemas/network/dnsmasq/1.0": "dnsmasq",
+    "http://libvirt.org/schemas/storagepool/fs/1.0": "fs",
+    "http://libvirt.org/schemas/storagepool/rbd/1.0": "rbd",
+}
+
+# Plural list names where English needs help.
+PLURALS = {"graphics": "graphics", "fields": "fields"}
+
+# Children the schema lets repeat by accident (a loose oneOrMore), as (parent tag, child tag).
+SINGLE = {("source", "name")}
+
+# Attribute and child element with the same snake name: the child gets another key.
+# (parent tag, child tag) -> key.
+CHILD_RENAMES = {
+    ("controller", "model"): "pci_model",
+    ("os", "firmware"): "firmware_features",
+    ("source", "address"): "pci_address",
+    ("capability", "type"): "mdev_type",
+    ("mirror", "format"): "format_spec",
+}
+
+
+def snake(name: str) -> str:
+    """``currentMemory`` -> ``current_memory``; ``max-size`` -> ``max_size``."""
+    name = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name)
+    name = re.sub(r"(?<=[A-Z])([A-Z][a-z])", r"_\1", name)
+    return name.replace("-", "_").replace(".", "_").lower()
+
+
+def plural(key: str) -> str:
+    if key in PLURALS:
+        return PLURALS[key]
+    if re.search(r"(s|x|ch|sh)$", key):
+        return key + "es"
+    if re.search(r"[^aeiou]y$", key):
+        return key[:-1] + "ies"
+    return key + "s"
+
+
+# Readable names for the schema's string patterns, used in error messages.
+_IPV4 = r"(((25[0-5])|(2[0-4][0-9])|(1[0-9]{2})|([1-9][0-9])|([0-9]))\.){3}"
+PATTERN_NAMES = {
+    r"(/|[a-zA-Z]:\\).+": "an absolute path",
+    r"([bB]([yY][tT][eE][sS]?)?)|([kKmMgGtTpPeE]([iI]?[bB])?)": "a unit such as 'KiB', 'MiB', 'G'",
+    r"[a-fA-F0-9]{32}": "a UUID",
+    r"[a-fA-F0-9]{8}\-([a-fA-F0-9]{4}\-){3}[a-fA-F0-9]{12}": "a UUID",
+    r"[a-fA-F0-9][02468aAcCeE](:[a-fA-F0-9]{2}){5}": "a unicast MAC address",
+    r"([0-9]+(-[0-9]+)?|\^[0-9]+)(,([0-9]+(-[0-9]+)?|\^[0-9]+))*": "a CPU list such as '0-3,^2'",
+}
+
+
+def pattern_name(pattern: str) -> str | None:
+    if pattern in PATTERN_NAMES:
+        return PATTERN_NAMES[pattern]
+    if pattern.startswith(_IPV4):
+        return "an IPv4 address"
+    if pattern.startswith("(([0-9A-Fa-f]{1,4}:){7}"):
+        return "an IPv6 address"
+    return None
+
+
+# ---------------------------------------------------------------- comparison rows
+
+# Lists whose items are matched by a key path instead of by position (kind, list path) -> path.
+IDENTITY = {
+    ("domain", "devices.disks"): "target.dev",
+    ("domain", "devices.interfaces"): "mac.address",
+    ("domain", "devices.filesystems"): "target.dir",
+    ("domain", "devices.hostdevs"): "source",
+    ("domain", "devices.controllers"): ("type", "index"),
+    ("domain", "devices.channels"): "target.name",
+    ("network", "ips"): "address",
+    ("network", "ips.dhcp.hosts"): "mac",
+    ("network", "ips.dhcp.ranges"): "start",
+    ("network", "dns.hosts"): "ip",
+    ("network", "portgroups"): "name",
+    ("network", "routes"): "address",
+}
+
+# Lists where libvirt adds items of its own (controllers, inputs, ...): live items the user did
+# not declare are not drift. Other lists are closed: an extra live item is a change.
+OPEN_LISTS = {
+    ("domain", "devices.controllers"),
+    ("domain", "devices.inputs"),
+    ("domain", "devices.videos"),
+    ("domain", "devices.serials"),
+    ("domain", "devices.consoles"),
+    ("domain", "devices.channels"),
+    ("domain", "devices.memballoons"),
+}
+
+# Unit a scaled integer means when it has none (libvirt's documented defaults).
+DEFAULT_UNIT = {"domain": "KiB", "domainsnapshot": "KiB"}
+
+UNITS = {
+    "b": 1, "byte": 1, "bytes": 1,
+    "k": 1024, "kib": 1024, "kb": 1000,
+    "m": 1024**2, "mib": 1024**2, "mb": 1000**2,
+    "g": 1024**3, "gib": 1024**3, "gb": 1000**3,
+    "t": 1024**4, "tib": 1024**4, "tb": 1000**4,
+    "p": 1024**5, "pib": 1024**5, "pb": 1000**5,
+    "e": 1024**6, "eib": 1024**6, "eb": 1000**6,
+}
+
+
+def _machine(value):
+    # libvirt expands an alias to the versioned machine type it resolves to (q35 -> pc-q35-7.2).
+    if isinstance(value, str):
+        match = re.fullmatch(r"pc-(q35|i440fx)-[0-9.]+", value)
+        if match:
+            return "q35" if match.group(1) == "q35" else "pc"
+    return value
+
+
+def _lower(value):
+    return value.lower() if isinstance(value, str) else value
+
+
+def _path(value):
+    return value.rstrip("/") if isinstance(value, str) and value not in ("/", "") else value
+
+
+# Value normalisers by (kind, path): both sides are normalised before comparing.
+NORMALIZERS = {
+    ("domain", "os.type.machine"): _machine,
+    ("domain", "devices.interfaces.mac.address"): _lower,
+    ("network", "mac.address"): _lower,
+    ("network", "ips.dhcp.hosts.mac"): _lower,
+    ("pool", "target.path"): _path,
+    ("pool", "source.dir.path"): _path,
+    ("volume", "target.path"): _path,
+}
+
+# How libvirt can apply a change to a field (kind, path prefix) -> "live" | "reboot" | "replace".
+# The longest matching prefix wins; the kind's default applies otherwise.
+UPDATE_MODES = {
+    ("pool", ""): "replace",
+    ("pool", "name"): "replace",
+    ("pool", "uuid"): "replace",
+    ("volume", ""): "replace",
+    ("volume", "capacity"): "live",
+    ("domain", ""): "reboot",
+    ("domain", "name"): "replace",
+    ("domain", "uuid"): "replace",
+    ("domain", "type"): "replace",
+    ("domain", "memory"): "reboot",
+    ("domain", "current_memory"): "live",
+    ("domain", "vcpu.current"): "live",
+    ("domain", "description"): "live",
+    ("domain", "title"): "live",
+    ("domain", "metadata"): "live",
+    ("network", ""): "reboot",
+    ("network", "name"): "replace",
+    ("network", "uuid"): "replace",
+    ("network", "ips.dhcp.hosts"): "live",
+    ("network", "dns.hosts"): "live",
+    ("network", "portgroups"): "live",
+}
+
+
+def update_mode(kind: str, path: str) -> str:
+    """How a change at ``path`` is applied: live, at next boot/restart, or by replacing."""
+    best, mode = -1, UPDATE_MODES.get((kind, ""), "replace")
+    for (row_kind, prefix), row_mode in UPDATE_MODES.items():
+        if row_kind != kind or not prefix:
+            continue
+        if (path == prefix or path.startswith(prefix + ".")) and len(prefix) > best:
+            best, mode = len(prefix), row_mode
+    return mode

@@ -1,0 +1,143 @@
+"""The element specs the converter, the checks and the schema are driven by.
+
+One generated table per kind (``tables/<kind>.py``) lists specs as plain tuples; ``load(kind)``
+turns them into linked ``ElementSpec`` objects once per process.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass, field
+from functools import cache
+
+from .policy import pattern_name
+
+KINDS = ("domain", "network", "pool", "volume", "nodedev", "domainsnapshot")
+
+
+@dataclass(frozen=True)
+class ValueType:
+    """The text an attribute or element holds.
+
+    kind: ``str`` (patterns, when given, restrict it), ``int`` (also decimal/hex strings, the
+    listed literals and pattern matches), ``float``, ``octal`` (file modes), ``bool`` (values are
+    the true and false spellings) or ``enum`` (one of values).
+    """
+
+    kind: str
+    values: tuple = ()
+    patterns: tuple = ()
+
+    @property
+    def regexes(self) -> tuple:
+        return _compile(self.patterns)
+
+    def describe(self) -> str:
+        if self.kind == "enum":
+            return "one of " + ", ".join(repr(v) for v in self.values)
+        if self.kind == "bool":
+            return "a boolean"
+        if self.kind == "octal":
+            return "an octal mode such as '0755' (or an int such as 0o755)"
+        if self.kind in ("int", "float"):
+            text = "an integer" if self.kind == "int" else "a number"
+            if self.values:
+                text += " or one of " + ", ".join(repr(v) for v in self.values)
+            return text
+        if self.patterns:
+            names = []
+            for pattern in self.patterns:
+                name = pattern_name(pattern) or f"a string matching {pattern!r}"
+                if name not in names:
+                    names.append(name)
+            return " or ".join(names)
+        return "a string"
+
+
+@cache
+def _compile(patterns: tuple) -> tuple:
+    compiled = []
+    for pattern in patterns:
+        try:
+            compiled.append(re.compile(pattern))
+        except re.error:
+            return ()  # an XML Schema construct Python lacks: don't restrict at all
+    return tuple(compiled)
+
+
+@dataclass(eq=False)
+class Attr:
+    xml: str
+    key: str
+    type: ValueType
+    required: bool = False
+
+
+@dataclass(eq=False)
+class Child:
+    tag: str  # Clark notation: {namespace}local
+    key: str
+    spec: ElementSpec
+    many: bool = False
+    required: bool = False
+
+
+@dataclass(eq=False)
+class ElementSpec:
+    tag: str
+    attrs: dict = field(default_factory=dict)  # xml name -> Attr
+    children: dict = field(default_factory=dict)  # clark tag -> Child
+    text: ValueType | None = None
+    raw: bool = False  # elements and attributes of any name are allowed
+    fields: dict = field(default_factory=dict)  # model key -> Attr | Child
+    order: dict = field(default_factory=dict)  # child key -> position in the schema
+    shape: str = "dict"
+
+    def _shape(self) -> str:
+        """How the element appears in the model.
+
+        ``presence``: True; ``scalar``: its text; ``raw``: a string of XML; ``dict`` otherwise.
+        """
+        if self.attrs or self.children:
+            return "dict"
+        if self.text is not None:
+            return "scalar"
+        return "raw" if self.raw else "presence"
+
+    @property
+    def scaled(self) -> bool:
+        """A size with an optional unit: ``<memory unit='MiB'>512</memory>``."""
+        return (
+            "unit" in self.attrs
+            and self.text is not None
+            and self.text.kind == "int"
+            and not self.children
+        )
+
+
+@cache
+def load(kind: str) -> ElementSpec:
+    """The root spec of ``kind`` (one of ``KINDS``), linked from its generated table."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}: expected one of {', '.join(KINDS)}")
+    table = importlib.import_module(f"pulumi_libvirt.xml.tables.{kind}")
+    specs = [ElementSpec(tag=row[0]) for row in table.SPECS]
+    for spec, (_tag, attrs, children, text, raw) in zip(specs, table.SPECS, strict=True):
+        for xml, key, vtype, required in attrs:
+            spec.attrs[xml] = Attr(xml, key, ValueType(*vtype), required)
+        for tag, key, index, many, required in children:
+            spec.children[tag] = Child(tag, key, specs[index], many, required)
+        spec.text = ValueType(*text) if text is not None else None
+        spec.raw = raw
+        spec.fields = {a.key: a for a in spec.attrs.values()}
+        spec.fields.update({c.key: c for c in spec.children.values()})
+        spec.order = {c.key: i for i, c in enumerate(spec.children.values())}
+        spec.shape = spec._shape()
+    return specs[0]
+
+
+def namespaces(kind: str) -> dict:
+    """Prefix -> namespace URI for the namespaced elements of ``kind``."""
+    table = importlib.import_module(f"pulumi_libvirt.xml.tables.{kind}")
+    return dict(table.NAMESPACES)
