@@ -138,7 +138,9 @@ def check_element(spec: ElementSpec, value: Any, path: str, problems: list[Probl
         _check_fragment(value, path, problems)
         return
     if not isinstance(value, dict):
-        if spec.text is not None:
+        if spec.shorthand is not None:
+            check_value(spec.shorthand.type, value, path, problems)
+        elif spec.text is not None:
             check_value(spec.text, value, path, problems)
         elif value is True:
             pass

@@ -90,6 +90,9 @@ def canonical(kind: str, spec: ElementSpec, value: Any, path: str = "") -> Any:
     if shape == "raw" and not isinstance(value, dict):
         return _fragment(value)
     if not isinstance(value, dict):
+        if spec.shorthand is not None and value is not True:
+            key = spec.shorthand.key
+            return {key: canonical_value(kind, spec.shorthand.type, value, _join(path, key))}
         if value is True and shape == "dict" and spec.text is None:
             return {}
         return canonical_value(kind, spec.text, value, path)
@@ -314,3 +317,66 @@ def _has_unknown(value: Any) -> bool:
     if isinstance(value, (list, tuple)):
         return any(_has_unknown(v) for v in value)
     return False
+
+
+# ---------------------------------------------------------------- patching
+
+
+def merge(kind: str, live: dict, desired: dict, previous: dict | None = None) -> dict:
+    """The live model with the user's values written over it.
+
+    What libvirt added and the user never wrote (UUIDs, MACs, PCI addresses) stays; keys the user
+    wrote before (``previous``) but no longer writes are removed.
+    """
+    return _merge(kind, load(kind), live, desired, previous, "")
+
+
+def _merge(kind: str, spec: ElementSpec, live: Any, want: Any, before: Any, path: str) -> Any:
+    if not (isinstance(live, dict) and isinstance(want, dict)) or spec.scaled:
+        return want
+    result = dict(live)
+    if isinstance(before, dict):
+        for key in before:
+            if key not in want:
+                result.pop(key, None)
+    for key, item in want.items():
+        sub = _join(path, key)
+        field = spec.fields.get(key)
+        previous = before.get(key) if isinstance(before, dict) else None
+        if item is None or (item is False and isinstance(field, Child) and not field.many):
+            result.pop(key, None)
+        elif isinstance(field, Child) and field.many:
+            result[key] = _merge_list(kind, field, live.get(key) or [], item, previous, sub)
+        elif isinstance(field, Child):
+            result[key] = _merge(kind, field.spec, live.get(key), item, previous, sub)
+        else:
+            result[key] = item
+    return result
+
+
+def _merge_list(kind: str, field: Child, live: list, want: list, before: Any, path: str) -> list:
+    keyed = (kind, path) in policy.IDENTITY
+    used: set[int] = set()
+    result = []
+    for position, item in enumerate(want):
+        ident = _identity(kind, field, item, path) if keyed else None
+        match = None
+        if ident is not None:
+            match = next(
+                (i for i, entry in enumerate(live)
+                 if i not in used and _identity(kind, field, entry, path) == ident),
+                None,
+            )
+        elif not keyed and position < len(live):
+            match = position
+        previous = None
+        if isinstance(before, list) and position < len(before):
+            previous = before[position]
+        if match is None:
+            result.append(item)
+        else:
+            used.add(match)
+            result.append(_merge(kind, field.spec, live[match], item, previous, path))
+    if (kind, path) in policy.OPEN_LISTS:
+        result.extend(entry for i, entry in enumerate(live) if i not in used)
+    return result

@@ -152,6 +152,8 @@ def write_element(elem: etree._Element, spec: ElementSpec, value: Any) -> None:
     if not isinstance(value, dict):
         if spec.shape == "raw":
             _append_fragment(elem, value)
+        elif spec.shorthand is not None:
+            elem.set(spec.shorthand.xml, format_value(spec.shorthand.type, value))
         elif spec.text is not None:
             elem.text = format_value(spec.text, value)
         else:

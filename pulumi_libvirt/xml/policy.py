@@ -164,9 +164,10 @@ NORMALIZERS = {
 # How libvirt can apply a change to a field (kind, path prefix) -> "live" | "reboot" | "replace".
 # The longest matching prefix wins; the kind's default applies otherwise.
 UPDATE_MODES = {
-    ("pool", ""): "replace",
+    ("pool", ""): "reboot",  # redefine, then restart the pool if it runs
     ("pool", "name"): "replace",
     ("pool", "uuid"): "replace",
+    ("pool", "type"): "replace",
     ("volume", ""): "replace",
     ("volume", "capacity"): "live",
     ("domain", ""): "reboot",

@@ -93,6 +93,7 @@ class ElementSpec:
     fields: dict = field(default_factory=dict)  # model key -> Attr | Child
     order: dict = field(default_factory=dict)  # child key -> position in the schema
     shape: str = "dict"
+    shorthand: Attr | None = None  # the only attribute: "qcow2" stands for {"type": "qcow2"}
 
     def _shape(self) -> str:
         """How the element appears in the model.
@@ -134,6 +135,8 @@ def load(kind: str) -> ElementSpec:
         spec.fields.update({c.key: c for c in spec.children.values()})
         spec.order = {c.key: i for i, c in enumerate(spec.children.values())}
         spec.shape = spec._shape()
+        if len(spec.attrs) == 1 and not spec.children and spec.text is None and not spec.raw:
+            spec.shorthand = next(iter(spec.attrs.values()))
     return specs[0]
 
 

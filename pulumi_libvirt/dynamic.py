@@ -1,0 +1,98 @@
+"""The thin layer between Pulumi's dynamic-provider protocol and the resource logic.
+
+The provider object is pickled (by dill, by reference to this installed module) into every
+resource's ``__provider`` input: it holds only the resource type's name. Connections are opened
+in the provider host process when a call needs one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    ConfigureRequest,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    ResourceProvider,
+    UpdateResult,
+)
+from pulumi.output import Unknown
+
+from . import xml
+from .providers import LOGIC, ResourceLogic
+
+
+def to_core(value: Any) -> Any:
+    """Engine values -> core values: unknowns become ``xml.UNKNOWN``, whole floats ints."""
+    if isinstance(value, Unknown):
+        return xml.UNKNOWN
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: to_core(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_core(v) for v in value]
+    return value
+
+
+def to_engine(value: Any) -> Any:
+    if value is xml.UNKNOWN:
+        return Unknown()
+    if isinstance(value, dict):
+        return {k: to_engine(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [to_engine(v) for v in value]
+    return value
+
+
+def _props(values: dict) -> dict:
+    return {k: to_core(v) for k, v in values.items() if k != "__provider"}
+
+
+class LibvirtProvider(ResourceProvider):
+    """Serves one resource type (``Pool``, ``Volume``, ...) to the Pulumi engine."""
+
+    serialize_as_secret_always = False
+
+    def __init__(self, type_name: str):
+        super().__init__()
+        self.type_name = type_name
+        self.configured_uri: str | None = None
+
+    def configure(self, req: ConfigureRequest) -> None:
+        self.configured_uri = req.config.get("libvirt:uri")
+
+    def logic(self) -> ResourceLogic:
+        return LOGIC[self.type_name](self.configured_uri)
+
+    def check(self, _olds: dict, news: dict) -> CheckResult:
+        inputs, problems = self.logic().check(_props(_olds), _props(news))
+        failures = [CheckFailure(p.path or "", p.message) for p in problems]
+        return CheckResult(to_engine(inputs), failures)
+
+    def diff(self, _id: str, _olds: dict, _news: dict) -> DiffResult:
+        result = self.logic().diff(_props(_olds), _props(_news))
+        return DiffResult(
+            changes=bool(result.changes),
+            replaces=result.replaces,
+            delete_before_replace=result.delete_before_replace,
+        )
+
+    def create(self, props: dict) -> CreateResult:
+        id_, outs = self.logic().create(_props(props))
+        return CreateResult(id_, outs)
+
+    def read(self, id_: str, props: dict) -> ReadResult:
+        outs = self.logic().read(id_, _props(props))
+        if outs is None:
+            return ReadResult(None, {})
+        return ReadResult(id_, outs)
+
+    def update(self, _id: str, _olds: dict, _news: dict) -> UpdateResult:
+        return UpdateResult(self.logic().update(_id, _props(_olds), _props(_news)))
+
+    def delete(self, _id: str, _props_: dict) -> None:
+        self.logic().delete(_id, _props(_props_))

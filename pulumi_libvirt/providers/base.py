@@ -1,0 +1,272 @@
+"""What every resource's logic shares: inputs split into libvirt XML and provider-only inputs,
+checking, intent-preserving diff and outputs, in-place patching.
+
+Plain dicts in, plain dicts out; nothing here knows ``pulumi.dynamic`` (see ``dynamic.py``).
+Outputs hold the live values of what the user wrote, in the user's shape (``xml.project``),
+the provider-only inputs, the computed outputs, the resolved ``uri``, and under ``_input_keys``
+which top-level keys the user wrote (the engine gives diff/update/read old outputs, never old
+inputs).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from .. import xml
+from ..connection import resolve_uri
+from ..xml import UNKNOWN, Problem
+from ..xml.check import suggest
+
+INPUT_KEYS = "_input_keys"
+
+
+@dataclass(frozen=True)
+class Input:
+    """A provider-only input: not libvirt XML, documented as such."""
+
+    name: str
+    type: str  # "bool" | "str" | "int" | "dict"
+    doc: str
+    default: Any = None
+    on_change: str = "update"  # "update" in place, "replace", or "none" (nothing to do now)
+    live: bool = False  # read back from libvirt on refresh (autostart, running)
+
+
+@dataclass
+class Diff:
+    changes: list[str] = field(default_factory=list)  # top-level keys that change
+    replaces: list[str] = field(default_factory=list)  # of those, the ones that force replacement
+    delete_before_replace: bool = False
+    reboot: list[str] = field(default_factory=list)  # applied by redefining and restarting
+
+
+COMMON_INPUTS = (
+    Input("uri", "str", "libvirt connection URI; default: stack config libvirt:uri, then "
+          "LIBVIRT_DEFAULT_URI, then qemu:///system. Changing it replaces the resource.",
+          on_change="replace"),
+    Input("adopt", "bool", "Take over an existing object of the same name instead of failing "
+          "(dynamic providers cannot `pulumi import`).", default=False, on_change="none"),
+)
+
+_PY_TYPES = {"bool": (bool,), "str": (str,), "int": (int,), "dict": (dict,)}
+
+
+def is_unknown(value: Any) -> bool:
+    if value is UNKNOWN:
+        return True
+    if isinstance(value, dict):
+        return any(is_unknown(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(is_unknown(v) for v in value)
+    return False
+
+
+def get_path(model: Any, path: str) -> Any:
+    for step in path.split("."):
+        if not isinstance(model, dict):
+            return None
+        model = model.get(step)
+    return model
+
+
+def set_path(model: dict, path: str, value: Any) -> None:
+    steps = path.split(".")
+    for step in steps[:-1]:
+        inner = model.get(step)
+        if not isinstance(inner, dict):
+            inner = {} if inner is None or inner is True else {"value": inner}
+            model[step] = inner
+        model = inner
+    model[steps[-1]] = value
+
+
+class ResourceLogic:
+    """One libvirt object kind managed as a Pulumi resource."""
+
+    kind: ClassVar[str]  # XML kind, see pulumi_libvirt.xml.KINDS
+    type_name: ClassVar[str]  # Pulumi type name: "Pool"
+    noun: ClassVar[str]  # used in messages: "pool"
+    inputs: ClassVar[tuple[Input, ...]] = ()
+    aliases: ClassVar[dict[str, str]] = {}  # input name -> XML path it stands for
+    read_only_xml: ClassVar[frozenset] = frozenset()  # top-level XML keys not taken as inputs
+    computed: ClassVar[dict[str, str]] = {}  # output name -> description
+
+    def __init__(self, configured_uri: str | None = None):
+        self.configured_uri = configured_uri
+
+    # ------------------------------------------------------------ shapes
+
+    @classmethod
+    def all_inputs(cls) -> dict[str, Input]:
+        return {i.name: i for i in (*cls.inputs, *COMMON_INPUTS)}
+
+    @classmethod
+    def xml_keys(cls) -> list[str]:
+        """Top-level XML model keys a user may write."""
+        provider = cls.all_inputs()
+        return [
+            key for key in xml.load(cls.kind).fields
+            if key not in provider and key not in cls.read_only_xml and key not in cls.aliases
+        ]
+
+    def uri(self, props: dict) -> str:
+        return resolve_uri(props.get("uri"), self.configured_uri)
+
+    def desired_model(self, props: dict, keys=None) -> dict:
+        """The XML model the user asks for (aliases written at their paths)."""
+        wanted = set(keys) if keys is not None else None
+        model = {
+            key: copy.deepcopy(props[key]) for key in self.xml_keys()
+            if key in props and props[key] is not None and (wanted is None or key in wanted)
+        }
+        for alias, path in self.aliases.items():
+            if props.get(alias) is not None and (wanted is None or alias in wanted):
+                set_path(model, path, props[alias])
+        return model
+
+    @staticmethod
+    def user_keys(outs: dict) -> list[str]:
+        return list(outs.get(INPUT_KEYS) or ())
+
+    # ------------------------------------------------------------ check
+
+    def check(self, olds: dict, news: dict) -> tuple[dict, list[Problem]]:
+        """Validate shape, types and values (never look up objects: they may not exist yet)."""
+        problems: list[Problem] = []
+        provider = self.all_inputs()
+        known = [*self.xml_keys(), *provider, *self.aliases]
+        for key, value in news.items():
+            if key.startswith("__") or value is None or value is UNKNOWN:
+                continue
+            if key in provider:
+                expected = _PY_TYPES[provider[key].type]
+                if isinstance(value, expected) and not (
+                    provider[key].type == "int" and isinstance(value, bool)
+                ):
+                    continue
+                problems.append(Problem(key, f"expected {_TYPE_WORDS[provider[key].type]}, "
+                                             f"got {type(value).__name__} {value!r}"))
+            elif key not in known:
+                hint = suggest(key, known)
+                if key in self.read_only_xml:
+                    hint = f" ({key} is reported by libvirt, not set)"
+                problems.append(Problem(key, f"unknown key {key!r}{hint}"))
+        xml_problems = xml.check(self.kind, self.desired_model(news))
+        for alias, path in self.aliases.items():
+            direct = get_path(self.desired_model(news, keys=[path.split(".")[0]]), path)
+            if news.get(alias) is not None and direct is not None and direct != news[alias]:
+                problems.append(Problem(alias, f"conflicts with {path} ({direct!r})"))
+        for problem in xml_problems:
+            alias = next((a for a, p in self.aliases.items() if problem.path == p), None)
+            problems.append(Problem(alias, problem.message) if alias else problem)
+        problems.extend(self.validate(olds, news))
+        inputs = dict(news)
+        for name, spec in provider.items():
+            if spec.default is not None and inputs.get(name) is None:
+                inputs[name] = spec.default
+        return inputs, problems
+
+    def validate(self, olds: dict, news: dict) -> list[Problem]:
+        """Resource-specific checks beyond the XML table."""
+        return []
+
+    # ------------------------------------------------------------ diff
+
+    def diff(self, olds: dict, news: dict) -> Diff:
+        result = Diff()
+        new_uri = news.get("uri")
+        if new_uri is UNKNOWN or self.uri(news) != olds.get("uri", self.uri(olds)):
+            result.replaces.append("uri")
+        before_keys = set(self.user_keys(olds)) if INPUT_KEYS in olds else set(olds)
+        after_keys = {k for k, v in news.items() if v is not None and not k.startswith("__")}
+        keys = before_keys | after_keys
+        old_model = self.desired_model(olds, keys=before_keys)
+        new_model = self.desired_model(news, keys=after_keys)
+        for path in xml.differences(self.kind, old_model, new_model):
+            top = self._input_for(path)
+            mode = self.update_mode(path, olds, news)
+            if mode == "replace":
+                result.replaces.append(top)
+            elif mode == "reboot":
+                result.reboot.append(top)
+            result.changes.append(top)
+        for name, spec in self.all_inputs().items():
+            if name == "uri" or name not in keys:
+                continue
+            old, new = olds.get(name, spec.default), news.get(name, spec.default)
+            if new is UNKNOWN or is_unknown(new) or old != new:
+                result.changes.append(name)
+                if spec.on_change == "replace":
+                    result.replaces.append(name)
+        result.changes = sorted(set(result.changes) | set(result.replaces))
+        result.replaces = sorted(set(result.replaces))
+        result.reboot = sorted(set(result.reboot))
+        if result.replaces:
+            result.delete_before_replace = self.same_identity(olds, news)
+        return result
+
+    def _input_for(self, path: str) -> str:
+        for alias, target in self.aliases.items():
+            if path == target or path.startswith(target + "."):
+                return alias
+        return path.split(".")[0]
+
+    def update_mode(self, path: str, olds: dict, news: dict) -> str:
+        return xml.update_mode(self.kind, path)
+
+    def same_identity(self, olds: dict, news: dict) -> bool:
+        """Whether a replacement would collide with the old object (same name, same host):
+        then the old one must go first."""
+        return news.get("name") == olds.get("name") and self.uri(news) == olds.get("uri")
+
+    # ------------------------------------------------------------ outputs
+
+    def outputs(self, props: dict, user_keys, live_model: dict, live_inputs: dict,
+                computed: dict) -> dict:
+        """Outputs from the live object, shaped by what the user wrote (``props``)."""
+        user_keys = [k for k in user_keys if k != INPUT_KEYS]
+        desired = self.desired_model(props, keys=user_keys)
+        projected = xml.project(self.kind, live_model, desired)
+        outs: dict = dict(computed)
+        for key in self.xml_keys():
+            if key in desired and key in user_keys:
+                if key in projected:
+                    outs[key] = projected[key]
+                else:
+                    outs.pop(key, None)
+        for alias, path in self.aliases.items():
+            live_value = get_path(live_model, path)
+            wanted = props.get(alias)
+            spec = _spec_at(self.kind, path)
+            parent = path.rpartition(".")[0]
+            if wanted is not None and live_value is not None and spec is not None and xml.same(
+                self.kind, spec[0], {spec[1]: live_value}, {spec[1]: wanted}, parent
+            ):
+                outs[alias] = wanted
+            elif live_value is not None:
+                outs[alias] = live_value
+        for name, spec in self.all_inputs().items():
+            if spec.live and name in live_inputs:
+                outs[name] = live_inputs[name]
+            elif props.get(name) is not None:
+                outs[name] = props[name]
+        outs["uri"] = self.uri(props)
+        outs[INPUT_KEYS] = sorted(set(user_keys))
+        return outs
+
+
+def _spec_at(kind: str, path: str):
+    """(parent element spec, key) for a dotted path, or None."""
+    spec = xml.load(kind)
+    steps = path.split(".")
+    for step in steps[:-1]:
+        child = spec.fields.get(step)
+        if child is None or not hasattr(child, "spec"):
+            return None
+        spec = child.spec
+    return (spec, steps[-1]) if steps[-1] in spec.fields else None
+
+
+_TYPE_WORDS = {"bool": "a boolean", "str": "a string", "int": "an integer", "dict": "a dict"}

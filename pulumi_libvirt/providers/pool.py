@@ -1,0 +1,204 @@
+"""Storage pools: define, build, start, autostart; patch in place; stop and undefine."""
+
+from __future__ import annotations
+
+import libvirt
+
+from .. import xml
+from ..connection import LibvirtError, described, not_found, run
+from .base import INPUT_KEYS, Input, ResourceLogic
+
+# Pool types whose build formats or partitions a device: never overwrite what is there.
+_DESTRUCTIVE_BUILD = {"fs", "disk", "logical"}
+
+
+class PoolLogic(ResourceLogic):
+    kind = "pool"
+    type_name = "Pool"
+    noun = "pool"
+    inputs = (
+        Input("autostart", "bool", "Start the pool when libvirtd starts.", default=False,
+              live=True),
+        Input("running", "bool", "Keep the pool started (active).", default=True, live=True),
+        Input("build", "bool", "Build the pool's target on create (create the directory; for "
+              "fs, disk and logical pools make the filesystem, label or volume group, never "
+              "overwriting one that exists).", default=True, on_change="none"),
+        Input("delete_target", "bool", "On destroy also delete the pool's target (the "
+              "directory of a dir pool, which must be empty).", default=False,
+              on_change="none"),
+    )
+    read_only_xml = frozenset({"capacity", "allocation", "available"})
+    computed = {
+        "uuid": "The pool's UUID.",
+        "capacity": "Size of the pool in bytes.",
+        "allocation": "Bytes allocated to volumes.",
+        "available": "Bytes free.",
+    }
+
+    def validate(self, olds: dict, news: dict) -> list:
+        problems = []
+        for key, what in (("name", "the pool's name"), ("type", "the pool type, such as 'dir'")):
+            if news.get(key) is None:
+                problems.append(xml.Problem(key, f"required: {what}"))
+        return problems
+
+    def describe(self, props: dict) -> str:
+        return f"pool '{props.get('name')}'"
+
+    # ------------------------------------------------------------ libvirt
+
+    def _lookup(self, conn: libvirt.virConnect, uuid: str) -> libvirt.virStoragePool | None:
+        try:
+            return conn.storagePoolLookupByUUIDString(uuid)
+        except libvirt.libvirtError as exc:
+            if not_found(exc):
+                return None
+            raise
+
+    def _read(self, pool: libvirt.virStoragePool, props: dict, user_keys) -> dict:
+        if pool.isActive():
+            try:
+                pool.refresh(0)
+            except libvirt.libvirtError:
+                pass  # a volume is being built: the figures are a moment old
+        model = xml.from_xml("pool", _definition(pool))
+        _state, capacity, allocation, available = pool.info()
+        computed = {
+            "uuid": pool.UUIDString(),
+            "capacity": capacity,
+            "allocation": allocation,
+            "available": available,
+        }
+        live = {"autostart": bool(pool.autostart()), "running": bool(pool.isActive())}
+        return self.outputs(props, user_keys, model, live, computed)
+
+    @staticmethod
+    def _build(pool: libvirt.virStoragePool, pool_type: str) -> None:
+        destructive = pool_type in _DESTRUCTIVE_BUILD
+        pool.build(libvirt.VIR_STORAGE_POOL_BUILD_NO_OVERWRITE if destructive else 0)
+
+    def _set_state(self, pool: libvirt.virStoragePool, props: dict) -> None:
+        running = props.get("running", True)
+        if running and not pool.isActive():
+            pool.create(0)
+        elif not running and pool.isActive():
+            pool.destroy()
+        autostart = bool(props.get("autostart", False))
+        if bool(pool.autostart()) != autostart:
+            pool.setAutostart(int(autostart))
+
+    # ------------------------------------------------------------ lifecycle
+
+    def create(self, props: dict) -> tuple[str, dict]:
+        uri = self.uri(props)
+        what = self.describe(props)
+        user_keys = [k for k, v in props.items() if v is not None and not k.startswith("__")]
+
+        def action(conn: libvirt.virConnect):
+            try:
+                existing = conn.storagePoolLookupByName(props["name"])
+            except libvirt.libvirtError as exc:
+                if not not_found(exc):
+                    raise
+                existing = None
+            if existing is not None:
+                if not props.get("adopt"):
+                    raise LibvirtError(
+                        f"{what} already exists on {uri}; set adopt=True to manage it"
+                    )
+                self._apply(existing, {}, props, what, uri)
+                return existing.UUIDString(), self._read(existing, props, user_keys)
+            with described(what, uri, "define"):
+                pool = conn.storagePoolDefineXML(xml.to_xml("pool", self.desired_model(props)), 0)
+            try:
+                if props.get("build", True):
+                    with described(what, uri, "build"):
+                        self._build(pool, props["type"])
+                with described(what, uri, "start"):
+                    self._set_state(pool, props)
+                return pool.UUIDString(), self._read(pool, props, user_keys)
+            except BaseException:
+                try:
+                    _remove(pool, delete_target=False)
+                except libvirt.libvirtError:
+                    pass  # the original error says more
+                raise
+
+        return run(uri, action)
+
+    def read(self, id_: str, outs: dict) -> dict | None:
+        uri = outs.get("uri") or self.uri(outs)
+
+        def action(conn: libvirt.virConnect):
+            pool = self._lookup(conn, id_)
+            if pool is None:
+                return None
+            with described(self.describe(outs), uri, "read"):
+                return self._read(pool, outs, self.user_keys(outs))
+
+        return run(uri, action)
+
+    def update(self, id_: str, olds: dict, news: dict) -> dict:
+        uri = self.uri(news)
+        what = self.describe(news)
+        user_keys = [k for k, v in news.items() if v is not None and not k.startswith("__")]
+
+        def action(conn: libvirt.virConnect):
+            pool = self._lookup(conn, id_)
+            if pool is None:
+                raise LibvirtError(f"{what} not found on {uri} (deleted outside Pulumi? run "
+                                   "`pulumi refresh`)")
+            self._apply(pool, olds, news, what, uri)
+            return self._read(pool, news, user_keys)
+
+        return run(uri, action)
+
+    def _apply(self, pool, olds: dict, news: dict, what: str, uri: str) -> None:
+        """Patch the definition with the user's values and bring state in line."""
+        live = xml.from_xml("pool", _definition(pool))
+        before = self.desired_model(olds, keys=olds.get(INPUT_KEYS) or ())
+        wanted = self.desired_model(news)
+        merged = xml.merge("pool", live, wanted, before)
+        if xml.canonical_xml(xml.to_xml("pool", merged)) != xml.canonical_xml(
+            xml.to_xml("pool", live)
+        ):
+            with described(what, uri, "redefine"):
+                pool.getConnect().storagePoolDefineXML(xml.to_xml("pool", merged), 0)
+            if pool.isActive():  # the new definition takes effect on the next start
+                with described(what, uri, "restart"):
+                    pool.destroy()
+                    if news.get("build", True):
+                        self._build(pool, news.get("type") or live.get("type"))
+                    pool.create(0)
+        with described(what, uri, "start"):
+            self._set_state(pool, news)
+
+    def delete(self, id_: str, outs: dict) -> None:
+        uri = outs.get("uri") or self.uri(outs)
+
+        def action(conn: libvirt.virConnect):
+            pool = self._lookup(conn, id_)
+            if pool is None:
+                return
+            with described(self.describe(outs), uri, "delete"):
+                _remove(pool, delete_target=bool(outs.get("delete_target")))
+
+        run(uri, action)
+
+
+def _definition(pool: libvirt.virStoragePool) -> str:
+    """The persistent definition (what the pool will be on its next start)."""
+    try:
+        return pool.XMLDesc(libvirt.VIR_STORAGE_XML_INACTIVE)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() not in (libvirt.VIR_ERR_INVALID_ARG, libvirt.VIR_ERR_NO_SUPPORT):
+            raise
+        return pool.XMLDesc(0)  # the test driver knows no flags
+
+
+def _remove(pool: libvirt.virStoragePool, delete_target: bool) -> None:
+    if pool.isActive():
+        pool.destroy()
+    if delete_target:
+        pool.delete(libvirt.VIR_STORAGE_POOL_DELETE_NORMAL)
+    pool.undefine()
