@@ -1,0 +1,548 @@
+"""Streaming upload (pulumi_libvirt.upload) against a real qemu:///system and a local HTTP server.
+
+A transient dir pool named with the run prefix lives under a tmp dir for the module; every test
+creates its own volumes and removes them. The HTTP server (127.0.0.1, threaded) serves generated
+images under ``/<mode>/<uid>/<file>`` where mode is one of:
+
+- ``normal``: Content-Length, ETag, Range support;
+- ``drop``: like normal, but the first response for that path dies at 30%;
+- ``alwaysdrop``: every response dies at 30%;
+- ``norange-drop``: ignores Range (always 200) and the first response dies at 30%;
+- ``nolength``: no Content-Length, body delimited by closing the connection;
+- ``chunked``: Transfer-Encoding: chunked.
+
+Unknown files answer 404. The server logs (path, Range header, status, Authorization header).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import io
+import os
+import secrets
+import socket
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+libvirt = pytest.importorskip("libvirt")
+
+from pulumi_libvirt import upload  # noqa: E402
+
+MiB = 1024 * 1024
+FAST = upload.RetryPolicy(attempts=3, backoff=0.0, sleep=lambda _s: None)
+CHUNK = 256 * 1024  # small chunks so the small test images span many
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP server
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _ImageServer
+
+    def log_message(self, format: str, *args: object) -> None:  # quiet
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server API)
+        srv = self.server
+        parts = self.path.split("/", 3)  # "", mode, uid, name
+        rng = self.headers.get("Range")
+        auth = self.headers.get("Authorization")
+        mode = parts[1] if len(parts) == 4 else ""
+        path = srv.files.get(parts[3]) if len(parts) == 4 else None
+        if path is None:
+            srv.log.append((self.path, rng, 404, auth))
+            self.send_error(404, "Not Found")
+            return
+        data = path.read_bytes()
+        size = len(data)
+        first = self.path not in srv.dropped
+        drop = mode == "alwaysdrop" or (mode in ("drop", "norange-drop") and first)
+        start, status = 0, 200
+        if rng and mode not in ("norange-drop", "nolength", "chunked"):
+            start = int(rng.split("=")[1].split("-")[0])
+            status = 206
+        srv.log.append((self.path, rng, status, auth))
+        self.send_response(status)
+        self.send_header("ETag", f'"{hashlib.md5(data).hexdigest()}"')
+        body = data[start:]
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
+        if mode == "nolength":
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        elif mode == "chunked":
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if drop:
+            srv.dropped.add(self.path)
+            cut = max(0, int(size * 0.3) - start)
+            self.wfile.write(body[:cut])
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+            return
+        if mode == "chunked":
+            for i in range(0, len(body), 100_000):
+                piece = body[i : i + 100_000]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.write(b"0\r\n\r\n")
+        else:
+            self.wfile.write(body)
+
+
+class _ImageServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.files: dict[str, Path] = {}
+        self.dropped: set[str] = set()
+        self.log: list[tuple[str, str | None, int, str | None]] = []
+
+    def url(self, mode: str, name: str) -> str:
+        """A fresh URL (new uid, so drop-once state is per test) for a served file."""
+        return f"http://127.0.0.1:{self.server_address[1]}/{mode}/{secrets.token_hex(4)}/{name}"
+
+    def requests_for(self, url: str) -> list[tuple[str, str | None, int, str | None]]:
+        path = "/" + url.split("/", 3)[3]
+        return [entry for entry in self.log if entry[0] == path]
+
+
+@pytest.fixture(scope="module")
+def server(images):
+    srv = _ImageServer()
+    srv.files.update(images)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+# --------------------------------------------------------------------------------------------
+# Images
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("images")
+    raw = d / "random.raw"
+    raw.write_bytes(os.urandom(3 * MiB + 12345))  # not a multiple of any chunk size
+    small = d / "small.raw"
+    small.write_bytes(os.urandom(300_000))
+    # qcow2 with data: converted from a random raw file
+    seed = d / "seed.raw"
+    seed.write_bytes(os.urandom(MiB) + bytes(MiB) + os.urandom(512 * 1024))
+    qcow = d / "disk.qcow2"
+    subprocess.run(
+        ["qemu-img", "convert", "-f", "raw", "-O", "qcow2", str(seed), str(qcow)],
+        check=True,
+        capture_output=True,
+    )
+    # sparse: 8 MiB with 1 MiB of data at 0 and at 4 MiB, a trailing hole, and a tiny gap
+    sparse = d / "sparse.raw"
+    with open(sparse, "wb") as f:
+        f.truncate(8 * MiB)
+        f.write(os.urandom(MiB))
+        f.seek(4 * MiB)
+        f.write(os.urandom(MiB))
+        f.seek(4 * MiB + MiB + 8192)  # 8 KiB gap: below MIN_HOLE, sent as data
+        f.write(os.urandom(100_000))
+    return {"random.raw": raw, "small.raw": small, "disk.qcow2": qcow, "sparse.raw": sparse}
+
+
+# --------------------------------------------------------------------------------------------
+# libvirt pool and volumes
+
+
+@pytest.fixture(scope="module")
+def conn(system_uri):
+    c = libvirt.open(system_uri)
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def pool(conn, run_prefix, tmp_path_factory):
+    target = tmp_path_factory.mktemp("pool")
+    os.chmod(target, 0o755)
+    name = f"{run_prefix}upload"
+    p = conn.storagePoolCreateXML(
+        f"<pool type='dir'><name>{name}</name><target><path>{target}</path></target></pool>", 0
+    )
+    yield p
+    for vol in p.listAllVolumes():
+        try:
+            vol.delete(0)
+        except libvirt.libvirtError:
+            pass
+    p.destroy()
+
+
+@pytest.fixture
+def make_volume(pool, run_prefix):
+    made = []
+
+    def make(capacity: int, fmt: str = "raw"):
+        name = f"{run_prefix}{secrets.token_hex(4)}.{fmt}"
+        vol = pool.createXML(
+            f"<volume><name>{name}</name><capacity>{capacity}</capacity>"
+            f"<allocation>0</allocation><target><format type='{fmt}'/></target></volume>",
+            0,
+        )
+        made.append(vol)
+        return vol
+
+    yield make
+    for vol in made:
+        try:
+            vol.delete(0)
+        except libvirt.libvirtError:
+            pass
+
+
+def _download(pool, vol, tmp_path: Path) -> bytes:
+    out = tmp_path / f"dl-{secrets.token_hex(4)}"
+    subprocess.run(
+        [
+            "virsh",
+            "-c",
+            "qemu:///system",
+            "vol-download",
+            "--pool",
+            pool.name(),
+            vol.name(),
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    data = out.read_bytes()
+    out.unlink()
+    return data
+
+
+def _fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+# --------------------------------------------------------------------------------------------
+# Pure parts
+
+
+def test_validate_source_accepts_good_dicts():
+    assert upload.validate_source({"url": "https://h/x.qcow2"}) == []
+    assert upload.validate_source({"url": "file:///srv/x.img", "sha256": "a" * 64}) == []
+    assert upload.validate_source({"path": "/srv/x.img", "sha256": "AB" * 32}) == []
+    assert upload.validate_source({"url": "http://h/x", "headers": {"Authorization": "t"}}) == []
+
+
+@pytest.mark.parametrize(
+    "source, field, words",
+    [
+        ({}, "url", "one of 'url' or 'path'"),
+        ({"url": "http://h/x", "path": "/x"}, "url", "not both"),
+        ({"url": "ftp://h/x"}, "url", "http, https or file"),
+        ({"url": "http:///x"}, "url", "no host"),
+        ({"url": 3}, "url", "must be a string"),
+        ({"path": "rel/x.img"}, "path", "absolute"),
+        ({"path": "/x", "sha256": "abc"}, "sha256", "64 hexadecimal characters, got 3"),
+        ({"path": "/x", "sha256": "g" * 64}, "sha256", "hexadecimal"),
+        ({"url": "http://h/x", "headers": ["a"]}, "headers", "dict"),
+        ({"url": "http://h/x", "headers": {"A": 1}}, "headers", "must be a string"),
+        ({"url": "http://h/x", "headers": {"A": "x\r\nB: y"}}, "headers", "line breaks"),
+        ({"path": "/x", "headers": {"A": "b"}}, "headers", "only used with http"),
+        ({"url": "http://h/x", "sha": "a"}, "sha", "did you mean 'sha256'"),
+    ],
+)
+def test_validate_source_names_the_field(source, field, words):
+    problems = upload.validate_source(source)
+    assert any(f == field and words in m for f, m in problems), problems
+    with pytest.raises(upload.SourceError, match=f"source.{field}"):
+        upload.open_source(source)
+
+
+def test_validate_source_skips_unknowns():
+    class Unknown:
+        pass
+
+    problems = upload.validate_source(
+        {"url": Unknown(), "sha256": Unknown()}, is_unknown=lambda v: isinstance(v, Unknown)
+    )
+    assert problems == []
+    assert upload.validate_source("x") == [("source", "must be a dict with either 'url' or 'path'")]
+
+
+def test_sniff_format(images):
+    assert upload.sniff_format(images["disk.qcow2"].read_bytes()[:65536]) == "qcow2"
+    assert upload.sniff_format(images["random.raw"].read_bytes()[:65536]) in ("raw",)
+    assert upload.sniff_format(b"KDMV" + bytes(100)) == "vmdk"
+    assert upload.sniff_format(b"vhdxfile" + bytes(100)) == "vhdx"
+    assert upload.sniff_format(bytes(0x40) + b"\x7f\x10\xda\xbe") == "vdi"
+    assert upload.sniff_format(bytes(0x8001) + b"CD001" + bytes(10)) == "iso"
+    assert upload.sniff_format(b"") == "raw"
+    upload.check_format("iso", "raw")  # an ISO is raw data
+    upload.check_format("raw", "iso")
+    upload.check_format("qcow2", None)
+    with pytest.raises(upload.SourceError, match="image is qcow2 but the volume format is raw"):
+        upload.check_format("qcow2", "raw")
+    with pytest.raises(upload.SourceError, match="volume format is qcow2 but the image is raw"):
+        upload.check_format("raw", "qcow2")
+
+
+# --------------------------------------------------------------------------------------------
+# Uploads
+
+
+def test_url_upload_is_byte_identical(server, images, conn, pool, make_volume, tmp_path):
+    data = images["random.raw"].read_bytes()
+    url = server.url("normal", "random.raw")
+    src = upload.open_source({"url": url, "sha256": _sha(data)}, chunk_size=CHUNK)
+    with src:
+        assert src.size == len(data)
+        assert src.format == "raw"
+        src.check_format("raw")
+        vol = make_volume(src.size)
+        result = src.upload_into(conn, vol)
+    assert result.bytes == len(data) == result.sent
+    assert result.sha256 == _sha(data)
+    assert result.resumes == 0
+    assert _sha(_download(pool, vol, tmp_path)) == _sha(data)
+    assert [r[1] for r in server.requests_for(url)] == [None]  # one GET, no Range
+
+
+def test_qcow2_url_upload(server, images, conn, pool, make_volume, tmp_path):
+    data = images["disk.qcow2"].read_bytes()
+    with upload.open_source({"url": server.url("normal", "disk.qcow2")}) as src:
+        assert src.format == "qcow2"
+        src.check_format("qcow2")
+        vol = make_volume(src.size, "qcow2")
+        result = src.upload_into(conn, vol)
+    assert result.sha256 == _sha(data)
+    assert _sha(_download(pool, vol, tmp_path)) == _sha(data)
+    info = subprocess.run(
+        ["qemu-img", "info", "--output=json", vol.path()], capture_output=True, text=True
+    )
+    assert '"format": "qcow2"' in info.stdout
+
+
+def test_file_upload_is_byte_identical(images, conn, pool, make_volume, tmp_path):
+    path = images["random.raw"]
+    data = path.read_bytes()
+    for source in ({"path": str(path)}, {"url": path.as_uri(), "sha256": _sha(data)}):
+        with upload.open_source(source, chunk_size=CHUNK) as src:
+            assert isinstance(src, upload.FileSource)
+            assert src.size == len(data)
+            vol = make_volume(src.size)
+            result = src.upload_into(conn, vol)
+        assert result.sha256 == _sha(data)
+        assert result.sparse  # the host supports sparse streams
+        assert _sha(_download(pool, vol, tmp_path)) == _sha(data)
+
+
+def test_sha256_mismatch(server, images, conn, make_volume):
+    data = images["small.raw"].read_bytes()
+    wrong = "0" * 64
+    fds = _fds()
+    threads = threading.active_count()
+    for source in (
+        {"url": server.url("normal", "small.raw"), "sha256": wrong},
+        {"path": str(images["small.raw"]), "sha256": wrong},
+    ):
+        src = upload.open_source(source, chunk_size=CHUNK)
+        vol = make_volume(src.size)
+        with pytest.raises(upload.IntegrityError) as err:
+            src.upload_into(conn, vol)
+        src.close()
+        assert wrong in str(err.value) and _sha(data) in str(err.value)
+    assert _fds() == fds  # no leaked file, socket or stream
+    assert threading.active_count() == threads
+    conn.getLibVersion()  # the connection is still fine after aborted streams
+
+
+def test_404_is_clear(server):
+    url = server.url("normal", "missing.img")
+    with pytest.raises(upload.TransferError) as err:
+        upload.open_source({"url": url, "headers": {"Authorization": "Bearer s3cr3t"}})
+    assert str(err.value) == f"GET {url} returned 404 Not Found"
+    assert server.requests_for(url)[0][3] == "Bearer s3cr3t"  # headers were sent
+    assert "s3cr3t" not in str(err.value)
+
+
+def test_connection_refused_is_clear():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening: refused
+        url = f"http://127.0.0.1:{port}/img.raw?token=secret"
+        with pytest.raises(upload.TransferError) as err:
+            upload.open_source({"url": url}, retry=FAST)
+    msg = str(err.value)
+    assert f"http://127.0.0.1:{port}/img.raw" in msg and "connection refused" in msg
+    assert "secret" not in msg  # the query may hold credentials
+
+
+def test_resume_with_range_after_drop(server, images, conn, pool, make_volume, tmp_path, capfd):
+    data = images["random.raw"].read_bytes()
+    url = server.url("drop", "random.raw")
+    with upload.open_source(
+        {"url": url, "sha256": _sha(data)}, retry=FAST, chunk_size=CHUNK
+    ) as src:
+        vol = make_volume(src.size)
+        result = src.upload_into(conn, vol, progress=upload.StderrProgress("vol", interval=60))
+    assert result.resumes == 1 and src.restarts == 0
+    ranges = [r[1] for r in server.requests_for(url)]
+    assert ranges[0] is None and ranges[1] == f"bytes={int(len(data) * 0.3)}-", ranges
+    assert [r[2] for r in server.requests_for(url)] == [200, 206]
+    assert _sha(_download(pool, vol, tmp_path)) == _sha(data)
+    assert "retry 1/3" in capfd.readouterr().err
+
+
+def test_restart_when_server_ignores_range(server, images, conn, pool, make_volume, tmp_path):
+    data = images["random.raw"].read_bytes()
+    url = server.url("norange-drop", "random.raw")
+    with upload.open_source(
+        {"url": url, "sha256": _sha(data)}, retry=FAST, chunk_size=CHUNK
+    ) as src:
+        vol = make_volume(src.size)
+        result = src.upload_into(conn, vol)
+    assert src.restarts == 1 and result.resumes == 1
+    assert [r[2] for r in server.requests_for(url)] == [200, 200]
+    assert server.requests_for(url)[1][1] is not None  # we did ask for a Range
+    assert result.sha256 == _sha(data)
+    assert _sha(_download(pool, vol, tmp_path)) == _sha(data)
+
+
+def test_gives_up_after_bounded_retries(server, images, conn, make_volume):
+    url = server.url("alwaysdrop", "random.raw")
+    sleeps: list[float] = []
+    policy = upload.RetryPolicy(attempts=3, backoff=0.5, max_backoff=1.0, sleep=sleeps.append)
+    fds = _fds()
+    with upload.open_source({"url": url}, retry=policy, chunk_size=CHUNK) as src:
+        vol = make_volume(src.size)
+        with pytest.raises(upload.TransferError) as err:
+            src.upload_into(conn, vol)
+    msg = str(err.value)
+    reached = int(os.path.getsize(images["random.raw"]) * 0.3)
+    assert url in msg and f"after {reached} of" in msg and "gave up after 3 retries" in msg
+    assert sleeps == [0.5, 1.0, 1.0]  # exponential, capped
+    assert _fds() == fds
+
+
+@pytest.mark.parametrize("mode", ["nolength", "chunked"])
+def test_no_content_length(mode, server, images, conn, pool, make_volume, tmp_path):
+    data = images["random.raw"].read_bytes()
+    with upload.open_source({"url": server.url(mode, "random.raw")}, chunk_size=CHUNK) as src:
+        assert src.size is None
+        vol = make_volume(4 * MiB)
+        result = src.upload_into(conn, vol)
+    assert result.bytes == len(data) and result.sha256 == _sha(data)
+    back = _download(pool, vol, tmp_path)
+    assert back[: len(data)] == data and not back[len(data) :].strip(b"\0")
+
+
+def test_no_content_length_too_big_for_volume(server, images, conn, make_volume):
+    with upload.open_source({"url": server.url("nolength", "random.raw")}) as src:
+        vol = make_volume(2 * MiB)
+        with pytest.raises(
+            upload.CapacityError, match=f"larger than the volume's capacity {2 * MiB} bytes"
+        ):
+            src.upload_into(conn, vol)
+
+
+def test_known_size_too_big_for_volume(images, conn, make_volume):
+    with upload.open_source({"path": str(images["random.raw"])}) as src:
+        vol = make_volume(MiB)
+        with pytest.raises(upload.CapacityError, match=f"capacity {MiB} bytes"):
+            src.upload_into(conn, vol)
+    assert vol.info()[2] == 0  # nothing written
+
+
+def test_sparse_file_upload(images, conn, pool, make_volume, tmp_path):
+    path = images["sparse.raw"]
+    data = path.read_bytes()
+    with upload.open_source({"path": str(path), "sha256": _sha(data)}) as src:
+        vol = make_volume(src.size)
+        result = src.upload_into(conn, vol)
+    assert result.sparse and result.bytes == len(data) == 8 * MiB
+    assert result.sent < 3 * MiB  # 2 MiB of data + a small run, not 8 MiB
+    assert result.sha256 == _sha(data)  # holes hashed as zeros
+    vol_alloc = vol.info()[2]
+    assert vol_alloc < 4 * MiB, vol_alloc  # the volume stayed sparse
+    assert _sha(_download(pool, vol, tmp_path)) == _sha(data)
+
+
+class _NoSparseVolume:
+    """A volume proxy whose host refuses sparse streams (as an old libvirt would)."""
+
+    def __init__(self, vol) -> None:
+        self._vol = vol
+
+    def __getattr__(self, name):
+        return getattr(self._vol, name)
+
+    def upload(self, stream, offset, length, flags=0):
+        if flags:
+            raise libvirt.libvirtError(f"unsupported flags (0x{flags:x}) in function upload")
+        return self._vol.upload(stream, offset, length, flags)
+
+
+def test_sparse_fallback_to_plain_stream(images, conn, pool, make_volume, tmp_path, capfd):
+    path = images["sparse.raw"]
+    data = path.read_bytes()
+    with upload.open_source({"path": str(path)}) as src:
+        vol = make_volume(src.size)
+        result = src.upload_into(conn, _NoSparseVolume(vol), progress=upload.StderrProgress("v"))
+    assert not result.sparse and result.sent == len(data)
+    assert _sha(_download(pool, vol, tmp_path)) == _sha(data)
+    assert "sparse upload refused" in capfd.readouterr().err
+
+
+def test_format_mismatch_raises_before_writing(server, images, make_volume):
+    with upload.open_source({"url": server.url("normal", "disk.qcow2")}) as src:
+        vol = make_volume(src.size)
+        with pytest.raises(upload.SourceError) as err:
+            src.check_format("raw")
+    assert "qcow2" in str(err.value) and "raw" in str(err.value)
+    with upload.open_source({"path": str(images["small.raw"])}) as src:
+        with pytest.raises(upload.SourceError, match="volume format is qcow2 but the image is raw"):
+            src.check_format("qcow2")
+    assert vol.info()[2] == 0  # not a byte written
+
+
+def test_progress_lines_on_stderr(server, images, conn, make_volume, capfd):
+    url = server.url("normal", "random.raw")
+    with upload.open_source({"url": url}, chunk_size=CHUNK) as src:
+        vol = make_volume(src.size)
+        src.upload_into(conn, vol, progress=upload.StderrProgress("volume 'x'", interval=0))
+    lines = capfd.readouterr().err.splitlines()
+    ours = [line for line in lines if line.startswith("volume 'x': ")]
+    assert ours[0].startswith("volume 'x': uploading (3.0 MiB)")
+    assert any("%" in line and "MiB/s" in line and "ETA" in line for line in ours)
+    assert "done, 3.0 MiB" in ours[-1]
+    assert len(ours) > 5
+
+
+def test_progress_is_rate_limited():
+    now = [0.0]
+    out = io.StringIO()
+    p = upload.StderrProgress("v", interval=5, stream=out, clock=lambda: now[0])
+    p.start(None)
+    for i in range(100):
+        now[0] = i * 0.1  # 10 s in total
+        p.update(i * MiB)
+    p.finish(100 * MiB, ok=True)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3, lines  # start, one update (at t=5), done
+    assert lines[1] == "v: 50.0 MiB, 10.0 MiB/s"
