@@ -9,6 +9,7 @@ With --check nothing is written; the exit status says whether the committed file
 from __future__ import annotations
 
 import argparse
+import json
 import pathlib
 import subprocess
 import sys
@@ -44,6 +45,9 @@ def expected_files(schema_dir: str) -> dict[pathlib.Path, str]:
         )
         for kind in policy.SCHEMA_FILES
     }
+    from pulumi_libvirt.schema import build_schema
+
+    files[ROOT / "schema.json"] = json.dumps(build_schema(), indent=2, sort_keys=False) + "\n"
     return files
 
 

@@ -13,6 +13,8 @@ _DESTRUCTIVE_BUILD = {"fs", "disk", "logical"}
 
 
 class PoolLogic(ResourceLogic):
+    """A libvirt storage pool (dir, fs, netfs, logical, disk, iscsi, ...)."""
+
     kind = "pool"
     type_name = "Pool"
     noun = "pool"
@@ -29,10 +31,10 @@ class PoolLogic(ResourceLogic):
     )
     read_only_xml = frozenset({"capacity", "allocation", "available"})
     computed = {
-        "uuid": "The pool's UUID.",
-        "capacity": "Size of the pool in bytes.",
-        "allocation": "Bytes allocated to volumes.",
-        "available": "Bytes free.",
+        "uuid": ("string", "The pool's UUID (the resource id)."),
+        "capacity": ("integer", "Size of the pool in bytes."),
+        "allocation": ("integer", "Bytes allocated to volumes."),
+        "available": ("integer", "Bytes free."),
     }
 
     def validate(self, olds: dict, news: dict) -> list:

@@ -11,6 +11,8 @@ from .base import Input, ResourceLogic, get_path
 
 
 class VolumeLogic(ResourceLogic):
+    """A libvirt storage volume in a pool."""
+
     kind = "volume"
     type_name = "Volume"
     noun = "volume"
@@ -21,10 +23,10 @@ class VolumeLogic(ResourceLogic):
     aliases = {"format": "target.format.type"}
     read_only_xml = frozenset({"key", "source", "physical"})
     computed = {
-        "key": "The volume's key (its path, for file-based pools); the resource id.",
-        "path": "Path of the volume on the host (target.path).",
-        "capacity": "Size in bytes.",
-        "allocation": "Bytes allocated on the host.",
+        "key": ("string", "The volume's key (its path, for file-based pools); the resource id."),
+        "path": ("string", "Path of the volume on the host (target.path)."),
+        "capacity": ("integer", "Size in bytes (the virtual size, for qcow2)."),
+        "allocation": ("integer", "Bytes allocated on the host."),
     }
 
     def describe(self, props: dict) -> str:
@@ -36,8 +38,8 @@ class VolumeLogic(ResourceLogic):
             if news.get(key) is None:
                 problems.append(Problem(key, f"required: {what}"))
         if news.get("capacity") is None and not self._sized_elsewhere(news):
-            problems.append(Problem("capacity", "required: the size in bytes, or "
-                                    "{'value': 20, 'unit': 'GiB'}"))
+            problems.append(Problem("capacity", "required unless backing_store is given: the "
+                                    "size in bytes, or {'value': 20, 'unit': 'GiB'}"))
         old, new = olds.get("capacity"), news.get("capacity")
         if old is not None and new is not None:
             before, after = self._bytes(old), self._bytes(new)

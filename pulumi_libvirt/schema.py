@@ -1,0 +1,172 @@
+"""The Pulumi package schema of our resources, built from the same tables as everything else.
+
+``scripts/generate.py`` writes it to ``schema.json``; a test keeps the file in sync. Each XML
+element a resource can hold becomes an object type named after the first path that reaches it
+(``libvirt:index:PoolTarget``); provider-only inputs and computed outputs come from the
+resource logic classes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import __version__, xml
+from .providers import LOGIC, ResourceLogic
+from .xml.spec import Attr, ElementSpec, ValueType
+
+PACKAGE = "libvirt"
+DOCS = {
+    "domain": "https://libvirt.org/formatdomain.html",
+    "network": "https://libvirt.org/formatnetwork.html",
+    "pool": "https://libvirt.org/formatstorage.html",
+    "volume": "https://libvirt.org/formatstorage.html",
+    "nodedev": "https://libvirt.org/formatnode.html",
+    "domainsnapshot": "https://libvirt.org/formatsnapshot.html",
+}
+_INPUT_TYPES = {"bool": "boolean", "str": "string", "int": "integer", "dict": "object"}
+
+
+def _camel(key: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in key.split("_"))
+
+
+def _scalar(vtype: ValueType | None) -> dict:
+    if vtype is None:
+        return {"type": "string"}
+    if vtype.kind == "bool":
+        return {"type": "boolean"}
+    if vtype.kind == "int" and not vtype.patterns:
+        return {"type": "integer"} if not vtype.values else {
+            "oneOf": [{"type": "integer"}, {"type": "string"}]
+        }
+    if vtype.kind == "float":
+        return {"type": "number"}
+    if vtype.kind == "octal":
+        return {"oneOf": [{"type": "string"}, {"type": "integer"}]}
+    return {"type": "string"}
+
+
+class _Builder:
+    def __init__(self, kind: str, prefix: str):
+        self.kind = kind
+        self.prefix = prefix
+        self.types: dict[str, dict] = {}
+        self._names: dict[int, str] = {}
+
+    def element(self, spec: ElementSpec, name: str, doc: str) -> dict:
+        """The property schema of one element."""
+        shape = spec.shape
+        if shape == "presence":
+            return {"type": "boolean", "description": doc + " (present when true)"}
+        if shape == "raw":
+            return {"type": "string", "description": doc + " (XML)"}
+        if shape == "scalar":
+            return {**_scalar(spec.text), "description": _describe(doc, spec.text)}
+        ref = {"$ref": f"#/types/{PACKAGE}:index:{self.object_type(spec, name)}"}
+        if spec.text is not None:
+            return {"oneOf": [_scalar(spec.text), ref], "description": doc}
+        if spec.shorthand is not None:
+            return {"oneOf": [_scalar(spec.shorthand.type), ref], "description": doc}
+        return {**ref, "description": doc}
+
+    def object_type(self, spec: ElementSpec, name: str) -> str:
+        if id(spec) in self._names:
+            return self._names[id(spec)]
+        type_name = name
+        while type_name in self.types:
+            type_name += "X"
+        self._names[id(spec)] = type_name
+        self.types[type_name] = {}  # placeholder: specs can recurse (backingStore)
+        properties = {}
+        for key, field in spec.fields.items():
+            properties[key] = self.field(spec, key, field, type_name + _camel(key))
+        if spec.text is not None:
+            properties["value"] = {**_scalar(spec.text),
+                                   "description": _describe("The element's text.", spec.text)}
+        self.types[type_name] = {
+            "type": "object",
+            "description": f"libvirt XML element <{_local(spec.tag)}>.",
+            "properties": properties,
+        }
+        return type_name
+
+    def field(self, parent: ElementSpec, key: str, field: Any, name: str) -> dict:
+        if isinstance(field, Attr):
+            doc = f"Attribute '{field.xml}' of <{_local(parent.tag)}>."
+            return {**_scalar(field.type), "description": _describe(doc, field.type)}
+        doc = f"Element <{_local(field.tag)}>" + (" (repeated)." if field.many else ".")
+        item = self.element(field.spec, name[:-1] if field.many and name.endswith("s") else name,
+                            doc)
+        if field.many:
+            return {"type": "array", "items": {k: v for k, v in item.items()
+                                               if k != "description"}, "description": doc}
+        return item
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
+def _describe(doc: str, vtype: ValueType | None) -> str:
+    if vtype is not None and vtype.kind == "enum":
+        return f"{doc} One of: {', '.join(vtype.values)}."
+    return doc
+
+
+def resource_schema(logic: type[ResourceLogic], builder: _Builder) -> dict:
+    spec = xml.load(logic.kind)
+    inputs: dict[str, dict] = {}
+    for key in logic.xml_keys():
+        field = spec.fields[key]
+        inputs[key] = builder.field(spec, key, field, logic.type_name + _camel(key))
+    for alias, path in logic.aliases.items():
+        inputs[alias] = {"type": "string", "description": f"Shorthand for {path}."}
+    for name, item in logic.all_inputs().items():
+        schema = {"type": _INPUT_TYPES[item.type], "description": item.doc + " (provider input, "
+                  "not libvirt XML)"}
+        if item.default is not None:
+            schema["default"] = item.default
+        inputs[name] = schema
+    outputs = dict(inputs)
+    for name, (schema_type, doc) in logic.computed.items():
+        if name in inputs:  # what the user wrote, else libvirt's value (the input's types)
+            outputs[name] = {**inputs[name], "description": doc}
+        else:
+            outputs[name] = {"type": schema_type, "description": doc}
+    required = [name for name, _message in _required(logic)]
+    return {
+        "description": (logic.__doc__ or "").strip().splitlines()[0]
+        + f" See {DOCS[logic.kind]}.",
+        "inputProperties": inputs,
+        "requiredInputs": required,
+        "properties": outputs,
+        "required": sorted({*logic.computed, "uri"}),
+    }
+
+
+def _required(logic: type[ResourceLogic]):
+    for problem in logic().validate({}, {}):
+        if problem.message.startswith("required:"):
+            yield problem.path, problem.message
+
+
+def build_schema() -> dict:
+    """The whole package schema as a dict (``json.dumps`` it)."""
+    resources, types = {}, {}
+    for type_name, logic in sorted(LOGIC.items()):
+        builder = _Builder(logic.kind, type_name)
+        resources[f"{PACKAGE}:index:{type_name}"] = resource_schema(logic, builder)
+        for name, body in builder.types.items():
+            types[f"{PACKAGE}:index:{name}"] = body
+    return {
+        "name": PACKAGE,
+        "displayName": "libvirt",
+        "version": __version__,
+        "description": "Manage libvirt/KVM hosts: storage pools and volumes, networks, domains; "
+                       "resources mirror libvirt's XML.",
+        "keywords": ["pulumi", "libvirt", "kvm", "qemu", "category/infrastructure"],
+        "license": "Apache-2.0",
+        "resources": resources,
+        "types": dict(sorted(types.items())),
+        "language": {"python": {"packageName": "pulumi_libvirt"}},
+    }
