@@ -146,6 +146,7 @@ class Acc:
     text: TypeAcc | None = None
     any_children: bool = False
     any_attrs: bool = False
+    before: set = field(default_factory=set)  # (a, b): a sequence puts child a before child b
 
 
 @dataclass
@@ -225,18 +226,20 @@ class Walker:
             content = [c for c in node if _local(c) not in ("name", "anyName", "nsName")]
             type_acc.add(self.value_type(content, scope) if content else TypeAcc(kinds={"text"}))
             return {"@" + name: (1, 1)}
-        if tag in ("group", "interleave"):
+        if tag == "interleave":
             return _seq([self.walk(c, scope, acc) for c in node if _local(c)])
+        if tag == "group":
+            return self.walk_group(node, scope, acc)
         if tag == "mixed":
             self._text(acc, TypeAcc(kinds={"text"}))
-            return _seq([self.walk(c, scope, acc) for c in node if _local(c)])
+            return self.walk_group(node, scope, acc)
         if tag == "choice":
             return _alt([self.walk(c, scope, acc) for c in node if _local(c)])
         if tag == "optional":
-            inner = _seq([self.walk(c, scope, acc) for c in node if _local(c)])
+            inner = self.walk_group(node, scope, acc)
             return {n: (0, hi) for n, (lo, hi) in (inner or {}).items()}
         if tag in ("zeroOrMore", "oneOrMore"):
-            inner = _seq([self.walk(c, scope, acc) for c in node if _local(c)])
+            inner = self.walk_group(node, scope, acc)
             low = 0 if tag == "zeroOrMore" else None
             return {n: (lo if low is None else 0, MANY) for n, (lo, hi) in (inner or {}).items()}
         if tag in ("ref", "parentRef"):
@@ -244,7 +247,7 @@ class Walker:
             return self.walk_define(node.get("name"), target, acc)
         if tag == "grammar":
             inner = self._grammar(node, scope)
-            return _seq([self.walk(c, inner, acc) for s in inner.starts for c in s if _local(c)])
+            return _seq([self.walk_group(s, inner, acc) for s in inner.starts])
         if tag in ("text", "data", "value", "list"):
             self._text(acc, self.value_type([node], scope))
             return {}
@@ -254,9 +257,20 @@ class Walker:
             return None
         raise ValueError(f"unsupported RelaxNG pattern <{tag}>")
 
+    def walk_group(self, container, scope: Scope, acc: Acc) -> Counts | None:
+        """The children of ``container`` in sequence: each child element name seen earlier
+        must come before those seen later (recorded in ``acc.before`` for the output order)."""
+        parts = [self.walk(c, scope, acc) for c in container if _local(c)]
+        seen: set = set()
+        for part in parts:
+            names = {n for n in part or () if not n.startswith("@")}
+            acc.before.update((a, b) for a in seen for b in names if a != b)
+            seen |= names
+        return _seq(parts)
+
     def walk_define(self, name: str, scope: Scope, acc: Acc) -> Counts | None:
         defines = scope.lookup(name)
-        parts = [_seq([self.walk(c, scope, acc) for c in d if _local(c)]) for d in defines]
+        parts = [self.walk_group(d, scope, acc) for d in defines]
         if any(d.get("combine") == "interleave" for d in defines):
             return _seq(parts)
         return _alt(parts) if len(parts) > 1 else parts[0]
@@ -312,8 +326,7 @@ class Walker:
         acc = Acc()
         branch_counts = []
         for node, scope in sorted(nodes, key=_node_order):
-            content = [c for c in node if _local(c) not in ("", "name", "anyName", "nsName")]
-            branch_counts.append(_seq([self.walk(c, scope, acc) for c in content]))
+            branch_counts.append(self.walk_group(_content(node), scope, acc))
         counts = _alt(branch_counts) or {}
         spec.attrs = [
             (name, type_acc.encode(), counts.get("@" + name, (0, 0))[0] >= 1)
@@ -323,11 +336,41 @@ class Walker:
         spec.raw = acc.any_children or acc.any_attrs
         spec.index = len(self.specs)
         self.specs.append(spec)
-        for clark, child_nodes in acc.children.items():
-            child = self.spec_for(frozenset(child_nodes))
+        for clark in _sequence_order(list(acc.children), acc.before):
+            child = self.spec_for(frozenset(acc.children[clark]))
             lo, hi = counts.get(clark, (0, 0))
             spec.children.append((clark, child, hi >= MANY, lo >= 1))
         return spec
+
+
+def _content(node) -> list:
+    """An ``<element>`` pattern's content, without its name class."""
+    return [c for c in node if _local(c) not in ("", "name", "anyName", "nsName")]
+
+
+def _sequence_order(names: list, before: set) -> list:
+    """``names`` (children in first-seen order) reordered so that every sequence constraint
+    ``(a, b)`` of every branch holds: merged branches (the variants of ``<capability>``) each
+    put their own children in their schema order. A name is placed right after the names it
+    must follow; a constraint that contradicts another branch (a cycle) is dropped."""
+    after: dict = {}
+    for a, b in before:
+        after.setdefault(b, []).append(a)
+    placed: list = []
+    state: dict = {}  # name -> "visiting" | "done"
+
+    def place(name) -> None:
+        if state.get(name):
+            return  # done, or a cycle: drop that constraint
+        state[name] = "visiting"
+        for earlier in sorted(after.get(name, ()), key=names.index):
+            place(earlier)
+        state[name] = "done"
+        placed.append(name)
+
+    for name in names:
+        place(name)
+    return placed
 
 
 def element_specs(rng_path: str) -> list[Spec]:

@@ -2877,9 +2877,9 @@ SPECS = [
       ('name', 'name', ('str', (), ()), False),
       ('wwpn', 'wwpn', ('str', (), ('(naa\\.)[0-9a-fA-F]{16}',)), False),),
      (
-      ('address', 'address', 444, False, False),
       ('vendor', 'vendor', 430, False, False),
       ('product', 'product', 431, False, False),
+      ('address', 'address', 444, False, False),
       ('adapter', 'adapter', 445, False, False),
       ('host', 'hosts', 446, True, False),
       ('auth', 'auth', 283, False, False),

@@ -642,20 +642,20 @@ SPECS = [
       ('file', 'file', ('str', (), ('(/|[a-zA-Z]:\\\\).+',)), False),
       ('dev', 'dev', ('str', (), ('(/|[a-zA-Z]:\\\\).+',)), False),),
      (
-      ('slices', 'slices', 213, False, False),
-      ('privateData', 'private_data', 214, False, False),
-      ('host', 'hosts', 215, True, False),
-      ('snapshot', 'snapshot', 216, False, False),
-      ('config', 'config', 217, False, False),
-      ('auth', 'auth', 218, False, False),
-      ('encryption', 'encryption', 219, False, False),
-      ('initiator', 'initiator', 220, False, False),
-      ('ssl', 'ssl', 221, False, False),
-      ('cookies', 'cookies', 222, False, False),
-      ('readahead', 'readahead', 223, False, False),
-      ('timeout', 'timeout', 224, False, False),
-      ('identity', 'identity', 225, False, False),
-      ('seclabel', 'seclabels', 226, True, False),),
+      ('seclabel', 'seclabels', 213, True, False),
+      ('slices', 'slices', 214, False, False),
+      ('privateData', 'private_data', 215, False, False),
+      ('host', 'hosts', 216, True, False),
+      ('snapshot', 'snapshot', 217, False, False),
+      ('config', 'config', 218, False, False),
+      ('auth', 'auth', 219, False, False),
+      ('encryption', 'encryption', 220, False, False),
+      ('initiator', 'initiator', 221, False, False),
+      ('ssl', 'ssl', 222, False, False),
+      ('cookies', 'cookies', 223, False, False),
+      ('readahead', 'readahead', 224, False, False),
+      ('timeout', 'timeout', 225, False, False),
+      ('identity', 'identity', 226, False, False),),
      None, False),
     # 60: <driver>
     ('driver',
@@ -1373,7 +1373,7 @@ SPECS = [
       ('source', 'source', 236, False, False),
       ('driver', 'driver', 311, False, False),
       ('mirror', 'mirror', 312, False, False),
-      ('auth', 'auth', 218, False, False),
+      ('auth', 'auth', 219, False, False),
       ('target', 'target', 313, False, True),
       ('boot', 'boot', 314, False, False),
       ('backenddomain', 'backenddomain', 315, False, False),
@@ -1381,7 +1381,7 @@ SPECS = [
       ('shareable', 'shareable', 317, False, False),
       ('transient', 'transient', 318, False, False),
       ('serial', 'serial', 319, False, False),
-      ('encryption', 'encryption', 219, False, False),
+      ('encryption', 'encryption', 220, False, False),
       ('iotune', 'iotune', 320, False, False),
       ('alias', 'alias', 321, False, False),
       ('acpi', 'acpi', 322, False, False),
@@ -1392,7 +1392,7 @@ SPECS = [
       ('vendor', 'vendor', 327, False, False),
       ('product', 'product', 328, False, False),
       ('backingStore', 'backing_store', 329, False, False),
-      ('privateData', 'private_data', 214, False, False),),
+      ('privateData', 'private_data', 215, False, False),),
      None, False),
     # 164: <controller>
     ('controller',
@@ -1926,7 +1926,7 @@ SPECS = [
       ('source', 'source', 236, False, False),
       ('driver', 'driver', 311, False, False),
       ('mirror', 'mirror', 409, False, False),
-      ('auth', 'auth', 218, False, False),
+      ('auth', 'auth', 219, False, False),
       ('target', 'target', 313, False, True),
       ('boot', 'boot', 314, False, False),
       ('backenddomain', 'backenddomain', 315, False, False),
@@ -1934,7 +1934,7 @@ SPECS = [
       ('shareable', 'shareable', 317, False, False),
       ('transient', 'transient', 318, False, False),
       ('serial', 'serial', 319, False, False),
-      ('encryption', 'encryption', 219, False, False),
+      ('encryption', 'encryption', 220, False, False),
       ('iotune', 'iotune', 320, False, False),
       ('alias', 'alias', 321, False, False),
       ('acpi', 'acpi', 322, False, False),
@@ -1945,20 +1945,29 @@ SPECS = [
       ('vendor', 'vendor', 327, False, False),
       ('product', 'product', 328, False, False),
       ('backingStore', 'backing_store', 410, False, False),
-      ('privateData', 'private_data', 214, False, False),),
+      ('privateData', 'private_data', 215, False, False),),
      None, False),
-    # 213: <slices>
+    # 213: <seclabel>
+    ('seclabel',
+     (
+      ('model', 'model', ('str', (), ()), False),
+      ('relabel', 'relabel', ('bool', ('yes', 'no'), ()), False),
+      ('labelskip', 'labelskip', ('enum', ('yes',), ()), False),),
+     (
+      ('label', 'labels', 192, True, False),),
+     None, False),
+    # 214: <slices>
     ('slices',
      (),
      (
       ('slice', 'slice', 411, False, True),),
      None, False),
-    # 214: <privateData>
+    # 215: <privateData>
     ('privateData',
      (),
      (),
      None, False),
-    # 215: <host>
+    # 216: <host>
     ('host',
      (
       ('transport', 'transport', ('enum', ('tcp', 'rdma', 'unix'), ()), False),
@@ -1967,26 +1976,26 @@ SPECS = [
       ('socket', 'socket', ('str', (), ('(/|[a-zA-Z]:\\\\).+',)), False),),
      (),
      None, False),
-    # 216: <snapshot>
+    # 217: <snapshot>
     ('snapshot',
      (
       ('name', 'name', ('str', (), ('[a-zA-Z0-9_\\+\\-]+',)), True),),
      (),
      None, False),
-    # 217: <config>
+    # 218: <config>
     ('config',
      (
       ('file', 'file', ('str', (), ('(/|[a-zA-Z]:\\\\).+',)), True),),
      (),
      None, False),
-    # 218: <auth>
+    # 219: <auth>
     ('auth',
      (
       ('username', 'username', ('str', (), ('[a-zA-Z0-9_\\+\\-]+',)), True),),
      (
       ('secret', 'secret', 412, False, True),),
      None, False),
-    # 219: <encryption>
+    # 220: <encryption>
     ('encryption',
      (
       ('format', 'format', ('enum', ('default', 'qcow', 'luks', 'luks2'), ()), True),
@@ -1996,51 +2005,42 @@ SPECS = [
       ('cipher', 'cipher', 414, False, False),
       ('ivgen', 'ivgen', 415, False, False),),
      None, False),
-    # 220: <initiator>
+    # 221: <initiator>
     ('initiator',
      (),
      (
       ('iqn', 'iqn', 416, False, True),),
      None, False),
-    # 221: <ssl>
+    # 222: <ssl>
     ('ssl',
      (
       ('verify', 'verify', ('bool', ('yes', 'no'), ()), True),),
      (),
      None, False),
-    # 222: <cookies>
+    # 223: <cookies>
     ('cookies',
      (),
      (
       ('cookie', 'cookies', 417, True, True),),
      None, False),
-    # 223: <readahead>
+    # 224: <readahead>
     ('readahead',
      (
       ('size', 'size', ('int', (), ()), True),),
      (),
      None, False),
-    # 224: <timeout>
+    # 225: <timeout>
     ('timeout',
      (
       ('seconds', 'seconds', ('int', (), ()), True),),
      (),
      None, False),
-    # 225: <identity>
+    # 226: <identity>
     ('identity',
      (
       ('user', 'user', ('str', (), ('[a-zA-Z0-9_\\+\\-]+',)), False),
       ('group', 'group', ('str', (), ('[a-zA-Z0-9_\\+\\-]+',)), False),),
      (),
-     None, False),
-    # 226: <seclabel>
-    ('seclabel',
-     (
-      ('model', 'model', ('str', (), ()), False),
-      ('relabel', 'relabel', ('bool', ('yes', 'no'), ()), False),
-      ('labelskip', 'labelskip', ('enum', ('yes',), ()), False),),
-     (
-      ('label', 'labels', 192, True, False),),
      None, False),
     # 227: <metadata_cache>
     ('metadata_cache',
@@ -2126,21 +2126,21 @@ SPECS = [
       ('managed', 'managed', ('bool', ('yes', 'no'), ()), False),
       ('path', 'path', ('str', (), ('(/|[a-zA-Z]:\\\\).+',)), False),),
      (
-      ('slices', 'slices', 213, False, False),
-      ('privateData', 'private_data', 214, False, False),
-      ('encryption', 'encryption', 219, False, False),
-      ('seclabel', 'seclabels', 226, True, False),
+      ('slices', 'slices', 214, False, False),
+      ('privateData', 'private_data', 215, False, False),
+      ('encryption', 'encryption', 220, False, False),
+      ('seclabel', 'seclabels', 213, True, False),
       ('reservations', 'reservations', 423, False, False),
-      ('host', 'hosts', 215, True, False),
-      ('snapshot', 'snapshot', 216, False, False),
-      ('config', 'config', 217, False, False),
-      ('auth', 'auth', 218, False, False),
-      ('initiator', 'initiator', 220, False, False),
-      ('ssl', 'ssl', 221, False, False),
-      ('cookies', 'cookies', 222, False, False),
-      ('readahead', 'readahead', 223, False, False),
-      ('timeout', 'timeout', 224, False, False),
-      ('identity', 'identity', 225, False, False),
+      ('host', 'hosts', 216, True, False),
+      ('snapshot', 'snapshot', 217, False, False),
+      ('config', 'config', 218, False, False),
+      ('auth', 'auth', 219, False, False),
+      ('initiator', 'initiator', 221, False, False),
+      ('ssl', 'ssl', 222, False, False),
+      ('cookies', 'cookies', 223, False, False),
+      ('readahead', 'readahead', 224, False, False),
+      ('timeout', 'timeout', 225, False, False),
+      ('identity', 'identity', 226, False, False),
       ('address', 'address', 424, False, False),
       ('reconnect', 'reconnect', 425, False, False),),
      None, False),
@@ -3182,13 +3182,13 @@ SPECS = [
       ('name', 'name', ('str', (), ()), False),
       ('wwpn', 'wwpn', ('str', (), ('(naa\\.)[0-9a-fA-F]{16}',)), False),),
      (
-      ('address', 'address', 465, False, False),
       ('vendor', 'vendor', 451, False, False),
       ('product', 'product', 452, False, False),
+      ('address', 'address', 465, False, False),
       ('adapter', 'adapter', 466, False, False),
       ('host', 'hosts', 467, True, False),
-      ('auth', 'auth', 218, False, False),
-      ('initiator', 'initiator', 220, False, False),
+      ('auth', 'auth', 219, False, False),
+      ('initiator', 'initiator', 221, False, False),
       ('block', 'block', 468, False, False),
       ('char', 'char', 469, False, False),
       ('interface', 'interface', 470, False, False),),
@@ -3303,7 +3303,7 @@ SPECS = [
       ('tls', 'tls', ('bool', ('yes', 'no'), ()), False),),
      (
       ('reconnect', 'reconnect', 425, False, False),
-      ('seclabel', 'seclabels', 226, True, False),
+      ('seclabel', 'seclabels', 213, True, False),
       ('clipboard', 'clipboard', 383, False, False),
       ('mouse', 'mouse', 384, False, False),),
      None, False),

@@ -57,85 +57,77 @@ SPECS = [
      (
       ('type', 'type', ('enum', ('system', 'pci', 'usb_device', 'usb', 'net', 'scsi_generic', 'scsi_host', 'scsi_target', 'scsi', 'storage', 'drm', 'mdev', 'ccw', 'css', 'vdpa', 'ap_card', 'ap_queue', 'ap_matrix'), ()), True),),
      (
-      ('product', 'product', 7, False, False),
-      ('hardware', 'hardware', 8, False, False),
-      ('firmware', 'firmware', 9, False, False),
-      ('class', 'class', 10, False, False),
-      ('domain', 'domain', 11, False, False),
+      ('number', 'number', 7, False, False),
+      ('class', 'class', 8, False, False),
+      ('domain', 'domain', 9, False, False),
+      ('host', 'host', 10, False, False),
+      ('block', 'block', 11, False, False),
       ('bus', 'bus', 12, False, False),
       ('slot', 'slot', 13, False, False),
       ('function', 'function', 14, False, False),
-      ('vendor', 'vendor', 15, False, False),
-      ('capability', 'capabilities', 16, True, False),
-      ('iommuGroup', 'iommu_group', 17, False, False),
-      ('numa', 'numa', 18, False, False),
-      ('pci-express', 'pci_express', 19, False, False),
-      ('device', 'device', 20, False, False),
-      ('number', 'number', 21, False, False),
-      ('subclass', 'subclass', 22, False, False),
-      ('protocol', 'protocol', 23, False, False),
-      ('description', 'description', 24, False, False),
-      ('interface', 'interface', 25, False, False),
-      ('address', 'address', 26, False, False),
-      ('link', 'link', 27, False, False),
-      ('feature', 'features', 28, True, False),
-      ('char', 'char', 29, False, False),
-      ('host', 'host', 30, False, False),
-      ('unique_id', 'unique_id', 31, False, False),
-      ('target', 'target', 32, False, False),
-      ('lun', 'lun', 33, False, False),
-      ('type', 'mdev_type', 34, False, False),
-      ('block', 'block', 35, False, False),
-      ('drive_type', 'drive_type', 36, False, False),
-      ('model', 'model', 37, False, False),
-      ('serial', 'serial', 38, False, False),
-      ('size', 'size', 39, False, False),
-      ('logical_block_size', 'logical_block_size', 40, False, False),
-      ('num_blocks', 'num_blocks', 41, False, False),
-      ('uuid', 'uuid', 42, False, False),
-      ('parent_addr', 'parent_addr', 43, False, False),
-      ('attr', 'attrs', 44, True, False),
-      ('cssid', 'cssid', 45, False, False),
-      ('ssid', 'ssid', 46, False, False),
-      ('devno', 'devno', 47, False, False),
-      ('channel_dev_addr', 'channel_dev_addr', 48, False, False),
+      ('device', 'device', 15, False, False),
+      ('product', 'product', 16, False, False),
+      ('hardware', 'hardware', 17, False, False),
+      ('firmware', 'firmware', 18, False, False),
+      ('drive_type', 'drive_type', 19, False, False),
+      ('model', 'model', 20, False, False),
+      ('vendor', 'vendor', 21, False, False),
+      ('interface', 'interface', 22, False, False),
+      ('address', 'address', 23, False, False),
+      ('link', 'link', 24, False, False),
+      ('feature', 'features', 25, True, False),
+      ('unique_id', 'unique_id', 26, False, False),
+      ('target', 'target', 27, False, False),
+      ('serial', 'serial', 28, False, False),
+      ('size', 'size', 29, False, False),
+      ('logical_block_size', 'logical_block_size', 30, False, False),
+      ('num_blocks', 'num_blocks', 31, False, False),
+      ('cssid', 'cssid', 32, False, False),
+      ('ssid', 'ssid', 33, False, False),
+      ('devno', 'devno', 34, False, False),
+      ('channel_dev_addr', 'channel_dev_addr', 35, False, False),
+      ('capability', 'capabilities', 36, True, False),
+      ('iommuGroup', 'iommu_group', 37, False, False),
+      ('numa', 'numa', 38, False, False),
+      ('pci-express', 'pci_express', 39, False, False),
+      ('subclass', 'subclass', 40, False, False),
+      ('protocol', 'protocol', 41, False, False),
+      ('description', 'description', 42, False, False),
+      ('char', 'char', 43, False, False),
+      ('lun', 'lun', 44, False, False),
+      ('type', 'mdev_type', 45, False, False),
+      ('uuid', 'uuid', 46, False, False),
+      ('parent_addr', 'parent_addr', 47, False, False),
+      ('attr', 'attrs', 48, True, False),
       ('chardev', 'chardev', 49, False, False),
       ('ap-adapter', 'ap_adapter', 50, False, False),
       ('ap-domain', 'ap_domain', 51, False, False),),
      None, False),
-    # 7: <product>
-    ('product',
-     (
-      ('id', 'id', ('str', (), ('(0x)?[0-9a-f]+',)), False),),
+    # 7: <number>
+    ('number',
      (),
-     ('str', (), ()), False),
-    # 8: <hardware>
-    ('hardware',
      (),
-     (
-      ('vendor', 'vendor', 52, False, False),
-      ('version', 'version', 53, False, False),
-      ('serial', 'serial', 38, False, False),
-      ('uuid', 'uuid', 42, False, True),),
-     None, False),
-    # 9: <firmware>
-    ('firmware',
-     (),
-     (
-      ('vendor', 'vendor', 52, False, False),
-      ('version', 'version', 53, False, False),
-      ('release_date', 'release_date', 54, False, False),),
-     None, False),
-    # 10: <class>
+     ('int', (), ()), False),
+    # 8: <class>
     ('class',
      (),
      (),
      ('int', (), ('0x[0-9a-fA-F]{6}',)), False),
-    # 11: <domain>
+    # 9: <domain>
     ('domain',
      (),
      (),
      ('int', (), ()), False),
+    # 10: <host>
+    ('host',
+     (),
+     (),
+     ('int', (), ()), False),
+    # 11: <block>
+    ('block',
+     (),
+     (),
+     ('str', (), ('/[a-zA-Z0-9_\\+\\-/%]+',)), False),
     # 12: <bus>
     ('bus',
      (),
@@ -151,13 +143,127 @@ SPECS = [
      (),
      (),
      ('int', (), ()), False),
-    # 15: <vendor>
+    # 15: <device>
+    ('device',
+     (),
+     (),
+     ('int', (), ()), False),
+    # 16: <product>
+    ('product',
+     (
+      ('id', 'id', ('str', (), ('(0x)?[0-9a-f]+',)), False),),
+     (),
+     ('str', (), ()), False),
+    # 17: <hardware>
+    ('hardware',
+     (),
+     (
+      ('vendor', 'vendor', 52, False, False),
+      ('version', 'version', 53, False, False),
+      ('serial', 'serial', 28, False, False),
+      ('uuid', 'uuid', 46, False, True),),
+     None, False),
+    # 18: <firmware>
+    ('firmware',
+     (),
+     (
+      ('vendor', 'vendor', 52, False, False),
+      ('version', 'version', 53, False, False),
+      ('release_date', 'release_date', 54, False, False),),
+     None, False),
+    # 19: <drive_type>
+    ('drive_type',
+     (),
+     (),
+     ('str', (), ()), False),
+    # 20: <model>
+    ('model',
+     (),
+     (),
+     ('str', (), ()), False),
+    # 21: <vendor>
     ('vendor',
      (
       ('id', 'id', ('str', (), ('(0x)?[0-9a-f]+',)), False),),
      (),
      ('str', (), ()), False),
-    # 16: <capability>
+    # 22: <interface>
+    ('interface',
+     (),
+     (),
+     ('str', (), ()), False),
+    # 23: <address>
+    ('address',
+     (),
+     (),
+     ('str', (), ('([a-fA-F0-9]{2}:){5}[a-fA-F0-9]{2}',)), False),
+    # 24: <link>
+    ('link',
+     (
+      ('speed', 'speed', ('int', (), ()), False),
+      ('state', 'state', ('enum', ('unknown', 'notpresent', 'down', 'lowerlayerdown', 'testing', 'dormant', 'up'), ()), False),),
+     (),
+     None, False),
+    # 25: <feature>
+    ('feature',
+     (
+      ('name', 'name', ('str', (), ('[a-zA-Z\\-_]+',)), True),),
+     (),
+     None, False),
+    # 26: <unique_id>
+    ('unique_id',
+     (),
+     (),
+     ('int', (), ()), False),
+    # 27: <target>
+    ('target',
+     (),
+     (),
+     ('str', (), ()), False),
+    # 28: <serial>
+    ('serial',
+     (),
+     (),
+     ('str', (), ()), False),
+    # 29: <size>
+    ('size',
+     (),
+     (),
+     ('int', (), ()), False),
+    # 30: <logical_block_size>
+    ('logical_block_size',
+     (),
+     (),
+     ('int', (), ()), False),
+    # 31: <num_blocks>
+    ('num_blocks',
+     (),
+     (),
+     ('int', (), ()), False),
+    # 32: <cssid>
+    ('cssid',
+     (),
+     (),
+     ('int', (), ('0x[0-9a-eA-E][0-9a-fA-F]?', '0x[fF][0-9a-eA-E]?')), False),
+    # 33: <ssid>
+    ('ssid',
+     (),
+     (),
+     ('str', (), ('(0x)?[0-3]',)), False),
+    # 34: <devno>
+    ('devno',
+     (),
+     (),
+     ('int', (), ('0x[0-9a-fA-F]{1,4}',)), False),
+    # 35: <channel_dev_addr>
+    ('channel_dev_addr',
+     (),
+     (
+      ('cssid', 'cssid', 32, False, True),
+      ('ssid', 'ssid', 33, False, True),
+      ('devno', 'devno', 34, False, True),),
+     None, False),
+    # 36: <capability>
     ('capability',
      (
       ('type', 'type', ('enum', ('phys_function', 'virt_functions', 'pci-bridge', 'cardbus-bridge', '80203', '80211', 'fc_host', 'vport_ops', 'fc_remote_port', 'hotpluggable', 'removable', 'mdev_types', 'vpd'), ()), True),
@@ -165,192 +271,86 @@ SPECS = [
      (
       ('address', 'addresses', 55, True, False),
       ('wwnn', 'wwnn', 56, False, False),
-      ('wwpn', 'wwpn', 57, False, False),
-      ('fabric_wwn', 'fabric_wwn', 58, False, False),
-      ('max_vports', 'max_vports', 59, False, False),
-      ('vports', 'vports', 60, False, False),
-      ('rport', 'rport', 61, False, False),
+      ('rport', 'rport', 57, False, False),
+      ('wwpn', 'wwpn', 58, False, False),
+      ('fabric_wwn', 'fabric_wwn', 59, False, False),
+      ('max_vports', 'max_vports', 60, False, False),
+      ('vports', 'vports', 61, False, False),
       ('media_available', 'media_available', 62, False, False),
       ('media_size', 'media_size', 63, False, False),
       ('media_label', 'media_label', 64, False, False),
-      ('logical_block_size', 'logical_block_size', 40, False, False),
-      ('num_blocks', 'num_blocks', 41, False, False),
+      ('logical_block_size', 'logical_block_size', 30, False, False),
+      ('num_blocks', 'num_blocks', 31, False, False),
       ('type', 'types', 65, True, False),
       ('name', 'name', 66, False, False),
       ('fields', 'fields', 67, True, False),),
      None, False),
-    # 17: <iommuGroup>
+    # 37: <iommuGroup>
     ('iommuGroup',
      (
       ('number', 'number', ('int', (), ()), True),),
      (
       ('address', 'addresses', 55, True, False),),
      None, False),
-    # 18: <numa>
+    # 38: <numa>
     ('numa',
      (
       ('node', 'node', ('int', (), ()), False),),
      (),
      None, False),
-    # 19: <pci-express>
+    # 39: <pci-express>
     ('pci-express',
      (),
      (
       ('link', 'links', 68, True, False),),
      None, False),
-    # 20: <device>
-    ('device',
-     (),
-     (),
-     ('int', (), ()), False),
-    # 21: <number>
-    ('number',
-     (),
-     (),
-     ('int', (), ()), False),
-    # 22: <subclass>
+    # 40: <subclass>
     ('subclass',
      (),
      (),
      ('int', (), ()), False),
-    # 23: <protocol>
+    # 41: <protocol>
     ('protocol',
      (),
      (),
      ('int', (), ()), False),
-    # 24: <description>
+    # 42: <description>
     ('description',
      (),
      (),
      ('str', (), ()), False),
-    # 25: <interface>
-    ('interface',
-     (),
-     (),
-     ('str', (), ()), False),
-    # 26: <address>
-    ('address',
-     (),
-     (),
-     ('str', (), ('([a-fA-F0-9]{2}:){5}[a-fA-F0-9]{2}',)), False),
-    # 27: <link>
-    ('link',
-     (
-      ('speed', 'speed', ('int', (), ()), False),
-      ('state', 'state', ('enum', ('unknown', 'notpresent', 'down', 'lowerlayerdown', 'testing', 'dormant', 'up'), ()), False),),
-     (),
-     None, False),
-    # 28: <feature>
-    ('feature',
-     (
-      ('name', 'name', ('str', (), ('[a-zA-Z\\-_]+',)), True),),
-     (),
-     None, False),
-    # 29: <char>
+    # 43: <char>
     ('char',
      (),
      (),
      ('str', (), ()), False),
-    # 30: <host>
-    ('host',
-     (),
-     (),
-     ('int', (), ()), False),
-    # 31: <unique_id>
-    ('unique_id',
-     (),
-     (),
-     ('int', (), ()), False),
-    # 32: <target>
-    ('target',
-     (),
-     (),
-     ('str', (), ()), False),
-    # 33: <lun>
+    # 44: <lun>
     ('lun',
      (),
      (),
      ('int', (), ()), False),
-    # 34: <type>
+    # 45: <type>
     ('type',
      (
       ('id', 'id', ('str', (), ()), False),),
      (),
      ('str', ('primary', 'control', 'render'), ()), False),
-    # 35: <block>
-    ('block',
-     (),
-     (),
-     ('str', (), ('/[a-zA-Z0-9_\\+\\-/%]+',)), False),
-    # 36: <drive_type>
-    ('drive_type',
-     (),
-     (),
-     ('str', (), ()), False),
-    # 37: <model>
-    ('model',
-     (),
-     (),
-     ('str', (), ()), False),
-    # 38: <serial>
-    ('serial',
-     (),
-     (),
-     ('str', (), ()), False),
-    # 39: <size>
-    ('size',
-     (),
-     (),
-     ('int', (), ()), False),
-    # 40: <logical_block_size>
-    ('logical_block_size',
-     (),
-     (),
-     ('int', (), ()), False),
-    # 41: <num_blocks>
-    ('num_blocks',
-     (),
-     (),
-     ('int', (), ()), False),
-    # 42: <uuid>
+    # 46: <uuid>
     ('uuid',
      (),
      (),
      ('str', (), ('[a-fA-F0-9]{32}', '[a-fA-F0-9]{8}\\-([a-fA-F0-9]{4}\\-){3}[a-fA-F0-9]{12}')), False),
-    # 43: <parent_addr>
+    # 47: <parent_addr>
     ('parent_addr',
      (),
      (),
      ('str', (), ()), False),
-    # 44: <attr>
+    # 48: <attr>
     ('attr',
      (
       ('name', 'name', ('str', (), ()), True),
       ('value', 'value', ('str', (), ()), True),),
      (),
-     None, False),
-    # 45: <cssid>
-    ('cssid',
-     (),
-     (),
-     ('int', (), ('0x[0-9a-eA-E][0-9a-fA-F]?', '0x[fF][0-9a-eA-E]?')), False),
-    # 46: <ssid>
-    ('ssid',
-     (),
-     (),
-     ('str', (), ('(0x)?[0-3]',)), False),
-    # 47: <devno>
-    ('devno',
-     (),
-     (),
-     ('int', (), ('0x[0-9a-fA-F]{1,4}',)), False),
-    # 48: <channel_dev_addr>
-    ('channel_dev_addr',
-     (),
-     (
-      ('cssid', 'cssid', 45, False, True),
-      ('ssid', 'ssid', 46, False, True),
-      ('devno', 'devno', 47, False, True),),
      None, False),
     # 49: <chardev>
     ('chardev',
@@ -396,31 +396,31 @@ SPECS = [
      (),
      (),
      ('str', (), ('(0x)?[0-9a-fA-F]{16}',)), False),
-    # 57: <wwpn>
-    ('wwpn',
-     (),
-     (),
-     ('str', (), ('(0x)?[0-9a-fA-F]{16}',)), False),
-    # 58: <fabric_wwn>
-    ('fabric_wwn',
-     (),
-     (),
-     ('str', (), ('(0x)?[0-9a-fA-F]{16}',)), False),
-    # 59: <max_vports>
-    ('max_vports',
-     (),
-     (),
-     ('int', (), ()), False),
-    # 60: <vports>
-    ('vports',
-     (),
-     (),
-     ('int', (), ()), False),
-    # 61: <rport>
+    # 57: <rport>
     ('rport',
      (),
      (),
      ('str', (), ()), False),
+    # 58: <wwpn>
+    ('wwpn',
+     (),
+     (),
+     ('str', (), ('(0x)?[0-9a-fA-F]{16}',)), False),
+    # 59: <fabric_wwn>
+    ('fabric_wwn',
+     (),
+     (),
+     ('str', (), ('(0x)?[0-9a-fA-F]{16}',)), False),
+    # 60: <max_vports>
+    ('max_vports',
+     (),
+     (),
+     ('int', (), ()), False),
+    # 61: <vports>
+    ('vports',
+     (),
+     (),
+     ('int', (), ()), False),
     # 62: <media_available>
     ('media_available',
      (),
@@ -459,8 +459,8 @@ SPECS = [
       ('manufacture_id', 'manufacture_id', 72, False, False),
       ('part_number', 'part_number', 73, False, False),
       ('serial_number', 'serial_number', 74, False, False),
-      ('vendor_field', 'vendor_fields', 75, True, False),
-      ('asset_tag', 'asset_tag', 76, False, False),
+      ('asset_tag', 'asset_tag', 75, False, False),
+      ('vendor_field', 'vendor_fields', 76, True, False),
       ('system_field', 'system_fields', 77, True, False),),
      None, False),
     # 68: <link>
@@ -502,15 +502,15 @@ SPECS = [
      (),
      (),
      ('str', (), ('[0-9a-zA-F -_,.:;=]{0,255}',)), False),
-    # 75: <vendor_field>
+    # 75: <asset_tag>
+    ('asset_tag',
+     (),
+     (),
+     ('str', (), ('[0-9a-zA-F -_,.:;=]{0,255}',)), False),
+    # 76: <vendor_field>
     ('vendor_field',
      (
       ('index', 'index', ('str', (), ('[0-9A-Z]{1}',)), True),),
-     (),
-     ('str', (), ('[0-9a-zA-F -_,.:;=]{0,255}',)), False),
-    # 76: <asset_tag>
-    ('asset_tag',
-     (),
      (),
      ('str', (), ('[0-9a-zA-F -_,.:;=]{0,255}',)), False),
     # 77: <system_field>
