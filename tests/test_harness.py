@@ -272,6 +272,20 @@ def test_destroy_removes_everything(engine: Engine, tmp_path: Path) -> None:
     assert files(tmp_path) == set() and engine.state == {}
 
 
+def test_persistent_host_serves_every_operation(tmp_path: Path) -> None:
+    with Engine({"toy:label": "x"}, persistent_host=True) as engine:
+        engine.up(two_files(tmp_path))
+        host = engine.host
+        assert host is not None and engine.last_calls[0].method == "Configure"
+        assert engine.preview(two_files(tmp_path)).empty
+        engine.destroy()
+        assert engine.host is host and [c.method for c in engine.last_calls] == ["Delete"] * 2
+        engine.config["toy:label"] = "y"  # new config: a new host
+        engine.up(two_files(tmp_path))
+        assert engine.host is not host and engine.outputs("a")["label"] == "y"
+    assert engine.host is None and host._proc.poll() is not None
+
+
 def test_program_from_a_project_directory(tmp_path: Path) -> None:
     project = tmp_path / "proj"
     project.mkdir()

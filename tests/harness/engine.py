@@ -503,6 +503,11 @@ class Engine:
     the program reads it with ``pulumi.Config("libvirt").get("uri")`` and the provider host gets
     all of it through Configure and ``PULUMI_CONFIG``, as dynamic providers do. Keys listed in
     ``secret_config`` are secret.
+
+    Each operation starts its own provider host, as each ``pulumi`` command does. With
+    ``persistent_host=True`` one host serves every operation (restarted only when the config
+    changes): needed for ``test:///default``, whose objects live in the host process's memory.
+    The host then keeps its cache of configured providers between operations.
     """
 
     def __init__(
@@ -515,6 +520,7 @@ class Engine:
         host_cwd: str | os.PathLike[str] | None = None,
         host_env: dict[str, str] | None = None,
         call_timeout: float | None = None,
+        persistent_host: bool = False,
     ) -> None:
         self.config = dict(config or {})
         self.secret_config = list(secret_config or [])
@@ -523,6 +529,8 @@ class Engine:
         self.host_cwd = host_cwd
         self.host_env = host_env
         self.call_timeout = call_timeout
+        self.persistent_host = persistent_host
+        self._kept: tuple[tuple[Any, ...], ProviderHost] | None = None
         self.state: dict[str, ResourceState] = {}
         self.pending_deletes: list[ResourceState] = []
         self.registrations: dict[str, Registration] = {}
@@ -535,9 +543,7 @@ class Engine:
     def _config_strings(self) -> dict[str, str]:
         return {k: v if isinstance(v, str) else json.dumps(v) for k, v in self.config.items()}
 
-    @contextmanager
-    def _host(self, cwd: Path | None = None) -> Iterator[ProviderHost]:
-        """A fresh, configured host for one operation (each pulumi command starts its own)."""
+    def _start_host(self, cwd: Path | None) -> ProviderHost:
         config = self._config_strings()
         host = ProviderHost(
             cwd=self.host_cwd or cwd,
@@ -549,11 +555,49 @@ class Engine:
         try:
             args = {k: make_secret(v) if k in self.secret_config else v for k, v in config.items()}
             host.configure(args)
+        except BaseException:
+            host.close()
+            raise
+        return host
+
+    @contextmanager
+    def _host(self, cwd: Path | None = None) -> Iterator[ProviderHost]:
+        """A configured host for one operation; ``host.calls`` holds only this operation's."""
+        if not self.persistent_host:
+            host = self._start_host(cwd)
+        else:
+            key = (self._config_strings(), self.secret_config, self.project, cwd)
+            if self._kept is not None and self._kept[0] != key:
+                self.close()
+            if self._kept is None:
+                self._kept = (key, self._start_host(cwd))
+            else:
+                self._kept[1].calls = []
+            host = self._kept[1]
+        try:
             yield host
         finally:
-            host.close()
+            if not self.persistent_host:
+                host.close()
             self.last_calls = list(host.calls)
             self.last_stderr = host.stderr
+
+    @property
+    def host(self) -> ProviderHost | None:
+        """The persistent host, once started (None without ``persistent_host``)."""
+        return self._kept[1] if self._kept is not None else None
+
+    def close(self) -> None:
+        """Stop the persistent host, if any."""
+        if self._kept is not None:
+            self._kept[1].close()
+            self._kept = None
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- running a program ----------------------------------------------------------------------
 
