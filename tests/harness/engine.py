@@ -252,7 +252,7 @@ def _apply_ignore_changes(
     old_inputs: dict[str, Any], news: dict[str, Any], paths: list[str]
 ) -> dict[str, Any]:
     """Keep old input values at the ignored paths ("a" or "a.b.c"), as the engine does."""
-    result = json_copy(news)
+    result = _copy(news)
     for path in paths:
         keys = path.split(".")
         old: Any = old_inputs
@@ -270,12 +270,12 @@ def _apply_ignore_changes(
     return result
 
 
-def json_copy(value: Any) -> Any:
+def _copy(value: Any) -> Any:
     """Copy nested dicts and lists (leaves are shared)."""
     if isinstance(value, dict):
-        return {k: json_copy(v) for k, v in value.items()}
+        return {k: _copy(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [json_copy(v) for v in value]
+        return [_copy(v) for v in value]
     return value
 
 
@@ -508,6 +508,14 @@ class Engine:
     ``persistent_host=True`` one host serves every operation (restarted only when the config
     changes): needed for ``test:///default``, whose objects live in the host process's memory.
     The host then keeps its cache of configured providers between operations.
+
+    Example::
+
+        engine = Engine({"libvirt:uri": "test:///default"}, persistent_host=True)
+        assert engine.preview(lambda: program(size=1)).ops == {"disk": "create"}
+        engine.up(lambda: program(size=1))
+        assert engine.preview(lambda: program(size=1)).empty
+        engine.destroy()
     """
 
     def __init__(
