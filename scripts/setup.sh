@@ -15,7 +15,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 NETNS=pulumi-libvirt
 URI=qemu:///system
 PACKAGES=(libvirt-daemon-system libvirt-dev pkg-config qemu-system-x86 qemu-utils
-          dnsmasq-base ovmf)
+          dnsmasq-base ovmf xfsprogs)
 
 say() { printf 'setup: %s\n' "$*"; }
 

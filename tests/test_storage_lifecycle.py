@@ -1,0 +1,232 @@
+"""Pool and Volume through Pulumi's own dynamic-provider host, as the engine drives them.
+
+Each lifecycle runs on real ``qemu:///system`` and on libvirt's embedded ``test:///default``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from harness import CheckFailed, Engine, ProviderError, strip_secrets
+
+import pulumi_libvirt as libvirt
+
+GiB = 1024**3
+TEST_URI = "test:///default"
+
+
+def virsh(*args: str, check: bool = True) -> str:
+    result = subprocess.run(
+        ["virsh", "-c", "qemu:///system", *args], capture_output=True, text=True, check=False
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"virsh {' '.join(args)}: {result.stderr}")
+    return result.stdout
+
+
+def pool_names() -> set[str]:
+    return set(virsh("pool-list", "--all", "--name").split())
+
+
+@pytest.fixture(params=["system", "test"])
+def uri(request, system_uri) -> str:
+    return system_uri if request.param == "system" else TEST_URI
+
+
+def make_engine(uri: str) -> Engine:
+    # test:/// state lives in the provider host process: keep one host for the whole test.
+    return Engine({"libvirt:uri": uri}, persistent_host=uri == TEST_URI)
+
+
+def storage(prefix: str, path: Path, *, autostart: bool = False, capacity=GiB,
+            fmt: str = "qcow2"):
+    """A program: a dir pool and a volume in it."""
+
+    def program() -> None:
+        pool = libvirt.Pool("images", name=f"{prefix}images", type="dir",
+                            target={"path": str(path)}, autostart=autostart)
+        libvirt.Volume("disk", name="disk.img", pool=pool.name, capacity=capacity, format=fmt)
+
+    return program
+
+
+def test_lifecycle(uri: str, run_prefix: str, tmp_path: Path) -> None:
+    system = uri != TEST_URI
+    prefix = f"{run_prefix}life-"
+    engine = make_engine(uri)
+    try:
+        plan = engine.preview(storage(prefix, tmp_path / "pool"))
+        assert plan.ops == {"images": "create", "disk": "create"}
+        assert not any(c.method == "Create" for c in plan.calls)
+        if system:
+            assert f"{prefix}images" not in pool_names()
+
+        result = engine.up(storage(prefix, tmp_path / "pool"))
+        pool, disk = result.outputs["images"], result.outputs["disk"]
+        assert pool["name"] == f"{prefix}images" and len(pool["uuid"]) == 36
+        assert pool["running"] is True and pool["autostart"] is False
+        assert disk["capacity"] == GiB and disk["format"] == "qcow2"
+        assert disk["path"] == str(tmp_path / "pool" / "disk.img") == disk["key"]
+        if system:
+            assert "yes" not in virsh("pool-info", f"{prefix}images").split("Autostart:")[1][:8]
+            assert (tmp_path / "pool" / "disk.img").exists()
+
+        assert engine.preview(storage(prefix, tmp_path / "pool")).empty
+
+        # In place: autostart (both hosts); capacity (the test driver cannot resize).
+        grown = 2 * GiB if system else GiB
+        changed = storage(prefix, tmp_path / "pool", autostart=True, capacity=grown)
+        plan = engine.preview(changed)
+        expected = {"images": "update", "disk": "update" if system else "same"}
+        assert plan.ops == expected
+        result = engine.up(changed)
+        assert result.outputs["images"]["autostart"] is True
+        assert result.outputs["disk"]["capacity"] == grown
+        assert engine.preview(changed).empty
+        if system:
+            assert "Autostart:      yes" in virsh("pool-info", f"{prefix}images")
+            info = virsh("vol-info", "--bytes", str(tmp_path / "pool" / "disk.img"))
+            assert f"{2 * GiB} bytes" in info
+
+            # Behind our back: refresh shows it, the next preview wants to put it back.
+            virsh("pool-autostart", "--disable", f"{prefix}images")
+            virsh("vol-resize", str(tmp_path / "pool" / "disk.img"), str(3 * GiB))
+            refresh = engine.refresh()
+            assert refresh.changes["images"]["autostart"] == (True, False)
+            assert refresh.changes["disk"]["capacity"][1]["value"] == 3 * GiB
+            assert engine.preview(changed).ops["images"] == "update"
+
+        before = {name: engine.resource(name) for name in ("images", "disk")}
+        engine.destroy()
+        assert engine.state == {}
+        if system:
+            assert f"{prefix}images" not in pool_names()
+            assert not (tmp_path / "pool" / "disk.img").exists()
+        else:
+            for state in before.values():  # gone, as the same provider host sees it
+                outputs = strip_secrets(state.outputs)
+                assert engine.host.read(state.urn, state.id, outputs).id == ""
+    finally:
+        engine.close()
+
+
+def test_bad_input_fails_at_check_and_creates_nothing(uri: str, run_prefix: str,
+                                                      tmp_path: Path) -> None:
+    prefix = f"{run_prefix}bad-"
+
+    pool = f"{prefix}images"
+    programs = [
+        lambda: libvirt.Pool("images", name=pool, type="dir", target={"path": str(tmp_path)},
+                             autostartt=True),
+        lambda: libvirt.Volume("disk", name="d.img", pool=pool, capacity="big", format="qcow3"),
+        lambda: libvirt.Volume("other", name="o.img", pool=pool, capacity=GiB, adopt="yes"),
+    ]
+    engine = make_engine(uri)
+    try:
+        reasons = {}
+        for program in programs:
+            with pytest.raises(CheckFailed) as failed:
+                engine.up(program)
+            reasons.update({(f.name, f.property): f.reason for f in failed.value.failures})
+        assert reasons[("images", "autostartt")] == (
+            "unknown key 'autostartt'; did you mean 'autostart'?"
+        )
+        assert reasons[("disk", "capacity")].startswith("expected an integer")
+        assert "got 'qcow3'" in reasons[("disk", "format")]
+        assert "'qcow2'" in reasons[("disk", "format")]
+        assert reasons[("other", "adopt")].startswith("expected a boolean")
+        assert engine.state == {}
+        assert not any(c.method == "Create" for c in engine.last_calls)
+        if uri != TEST_URI:
+            assert f"{prefix}images" not in pool_names()
+    finally:
+        engine.close()
+
+
+def test_volume_on_missing_pool_fails_at_create(uri: str, run_prefix: str) -> None:
+    missing = f"{run_prefix}no-such-pool"
+
+    def program() -> None:
+        libvirt.Volume("disk", name=f"{run_prefix}orphan.img", pool=missing, capacity=GiB)
+
+    engine = make_engine(uri)
+    try:
+        assert engine.preview(program).ops == {"disk": "create"}  # the pool may come later
+        with pytest.raises(ProviderError) as error:
+            engine.up(program)
+        assert str(error.value) == f"pool '{missing}' not found on {uri}"
+        assert engine.state == {}
+        if uri != TEST_URI:
+            assert f"{run_prefix}orphan.img" not in virsh("vol-list", "--pool", "default",
+                                                          check=False)
+    finally:
+        engine.close()
+
+
+def test_shrinking_is_refused_at_check(system_uri: str, run_prefix: str, tmp_path: Path) -> None:
+    prefix = f"{run_prefix}shrink-"
+    engine = make_engine(system_uri)
+    try:
+        engine.up(storage(prefix, tmp_path, capacity=2 * GiB))
+        with pytest.raises(CheckFailed) as failed:
+            engine.preview(storage(prefix, tmp_path, capacity=GiB))
+        (failure,) = failed.value.failures
+        assert failure.property == "capacity"
+        assert f"cannot shrink the volume from {2 * GiB} to {GiB} bytes" in failure.reason
+    finally:
+        engine.destroy()
+        engine.close()
+
+
+def test_format_change_replaces_old_first(uri: str, run_prefix: str, tmp_path: Path) -> None:
+    prefix = f"{run_prefix}fmt-"
+    engine = make_engine(uri)
+    try:
+        engine.up(storage(prefix, tmp_path, fmt="raw"))
+        old_key = engine.resource("disk").id
+        step = engine.preview(storage(prefix, tmp_path, fmt="qcow2")).step("disk")
+        assert step.op == "replace" and step.replaces == ["format"]
+        assert step.delete_before_replace  # same name in the same pool: the old must go first
+        result = engine.up(storage(prefix, tmp_path, fmt="qcow2"))
+        assert result.outputs["disk"]["format"] == "qcow2"
+        assert engine.resource("disk").id == old_key  # same path, a new volume
+        methods = [c.method for c in result.calls if c.urn.endswith("::disk")]
+        assert methods.index("Delete") < methods.index("Create")
+        if uri != TEST_URI:
+            info = subprocess.run(["qemu-img", "info", str(tmp_path / "disk.img")],
+                                  capture_output=True, text=True, check=True).stdout
+            assert "file format: qcow2" in info
+    finally:
+        engine.destroy()
+        engine.close()
+
+
+def test_adopt_takes_over_an_existing_pool(system_uri: str, run_prefix: str,
+                                           tmp_path: Path) -> None:
+    name = f"{run_prefix}adopt"
+    virsh("pool-define-as", name, "dir", "--target", str(tmp_path))
+    try:
+        def program(adopt: bool):
+            def run() -> None:
+                libvirt.Pool("images", name=name, type="dir", target={"path": str(tmp_path)},
+                             autostart=True, adopt=adopt)
+            return run
+
+        engine = make_engine(system_uri)
+        with pytest.raises(ProviderError) as error:
+            engine.up(program(False))
+        assert str(error.value) == (
+            f"pool '{name}' already exists on {system_uri}; set adopt=True to manage it"
+        )
+        result = engine.up(program(True))
+        assert result.outputs["images"]["running"] is True
+        assert "Autostart:      yes" in virsh("pool-info", name)
+        assert engine.preview(program(True)).empty
+        engine.destroy()
+        assert name not in pool_names()
+        engine.close()
+    finally:
+        virsh("pool-destroy", name, check=False)
+        virsh("pool-undefine", name, check=False)
