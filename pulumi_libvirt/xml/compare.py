@@ -90,15 +90,27 @@ def canonical(kind: str, spec: ElementSpec, value: Any, path: str = "") -> Any:
     if shape == "raw" and not isinstance(value, dict):
         return _fragment(value)
     if not isinstance(value, dict):
-        if spec.shorthand is not None and value is not True:
-            key = spec.shorthand.key
-            return {key: canonical_value(kind, spec.shorthand.type, value, _join(path, key))}
-        if value is True and shape == "dict" and spec.text is None:
-            return {}
+        expanded = _expand(spec, value)
+        if isinstance(expanded, dict):
+            return _dict(kind, spec, expanded, path)
         return canonical_value(kind, spec.text, value, path)
     if shape == "scalar" and set(value) <= {"value"}:
         return canonical_value(kind, spec.text, value.get("value"), path)
     return _dict(kind, spec, value, path)
+
+
+def _expand(spec: ElementSpec, value: Any) -> Any:
+    """The dict a shorthand stands for when the element has attributes: ``True`` is ``{}``,
+    ``"qcow2"`` is ``{"type": "qcow2"}`` (its only attribute), ``2`` is ``{"value": 2}``."""
+    if spec.shape != "dict" or isinstance(value, (dict, list)):
+        return value
+    if value is None or value is False or value is UNKNOWN:
+        return value
+    if value is True and spec.text is None:
+        return {}
+    if spec.shorthand is not None:
+        return {spec.shorthand.key: value}
+    return {"value": value} if spec.text is not None else value
 
 
 def _dict(kind: str, spec: ElementSpec, value: dict, path: str) -> dict:
@@ -161,17 +173,20 @@ def _project_element(kind: str, spec: ElementSpec, live: Any, desired: Any, path
         return live
     if same(kind, spec, live, desired, path):
         return desired
+    wanted = _expand(spec, desired)  # vcpu=2 projects live {"placement": ..., "value": 2}
     if (
-        isinstance(desired, dict)
+        isinstance(wanted, dict)
         and isinstance(live, dict)
         and spec.shape in ("dict", "presence")
         and not spec.scaled
     ):
         result = {}
-        for key, want in desired.items():
+        for key, want in wanted.items():
             got = _project_field(kind, spec, key, live.get(key), want, _join(path, key))
             if got is not None:
                 result[key] = got
+        if wanted is not desired and same(kind, spec, result, wanted, path):
+            return desired
         return result
     return live
 
@@ -332,6 +347,8 @@ def merge(kind: str, live: dict, desired: dict, previous: dict | None = None) ->
 
 
 def _merge(kind: str, spec: ElementSpec, live: Any, want: Any, before: Any, path: str) -> Any:
+    if isinstance(live, dict) and not spec.scaled:
+        want, before = _expand(spec, want), _expand(spec, before)
     if not (isinstance(live, dict) and isinstance(want, dict)) or spec.scaled:
         return want
     result = dict(live)
