@@ -230,3 +230,34 @@ def test_adopt_takes_over_an_existing_pool(system_uri: str, run_prefix: str,
     finally:
         virsh("pool-destroy", name, check=False)
         virsh("pool-undefine", name, check=False)
+
+
+def test_overlay_on_a_base_volume_unknown_during_preview(uri: str, run_prefix: str,
+                                                         tmp_path: Path) -> None:
+    prefix = f"{run_prefix}cow-"
+
+    def program() -> None:
+        pool = libvirt.Pool("images", name=f"{prefix}images", type="dir",
+                            target={"path": str(tmp_path)})
+        base = libvirt.Volume("base", name="base.qcow2", pool=pool.name, capacity=GiB,
+                              format="qcow2")
+        libvirt.Volume("overlay", name="overlay.qcow2", pool=pool.name, format="qcow2",
+                       backing_store={"path": base.path, "format": "qcow2"})
+
+    engine = make_engine(uri)
+    try:
+        plan = engine.preview(program)  # base.path is unknown until base exists
+        assert plan.ops == {"images": "create", "base": "create", "overlay": "create"}
+        result = engine.up(program)
+        overlay = result.outputs["overlay"]
+        assert overlay["backing_store"] == {"path": str(tmp_path / "base.qcow2"),
+                                            "format": "qcow2"}
+        assert overlay["capacity"] == GiB  # taken from the base when not given
+        assert engine.preview(program).empty
+        if uri != TEST_URI:
+            info = subprocess.run(["qemu-img", "info", str(tmp_path / "overlay.qcow2")],
+                                  capture_output=True, text=True, check=True).stdout
+            assert f"backing file: {tmp_path / 'base.qcow2'}" in info
+    finally:
+        engine.destroy()
+        engine.close()
