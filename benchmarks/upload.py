@@ -23,6 +23,7 @@ import http.server
 import json
 import multiprocessing
 import os
+import resource
 import secrets
 import shutil
 import statistics
@@ -99,12 +100,23 @@ def child_upload(args: argparse.Namespace) -> None:
     source = {"url": args.source} if "://" in args.source else {"path": args.source}
     if args.sha256:
         source["sha256"] = args.sha256
+    cpu0 = _cpu_seconds()
     t0 = time.perf_counter()
     with upload.open_source(source, chunk_size=args.chunk_size) as src:
         result = src.upload_into(conn, vol)
     seconds = time.perf_counter() - t0
+    cpu = _cpu_seconds() - cpu0
     conn.close()
-    print(json.dumps({"bytes": result.bytes, "seconds": seconds, "hwm_kib": _vm_hwm_kib()}))
+    print(
+        json.dumps(
+            {"bytes": result.bytes, "seconds": seconds, "cpu": cpu, "hwm_kib": _vm_hwm_kib()}
+        )
+    )
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # all threads
+    return usage.ru_utime + usage.ru_stime
 
 
 def _vm_hwm_kib() -> int:
@@ -116,25 +128,27 @@ def _vm_hwm_kib() -> int:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
+def run(cmd: list[str]) -> tuple[bytes, float, float]:
+    """Run ``cmd``; return (stdout, wall seconds, CPU seconds user+sys of the child)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
+    out = proc.stdout.read()  # type: ignore[union-attr]
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}")
+    return out, wall, usage.ru_utime + usage.ru_stime
+
+
 def run_child(args: argparse.Namespace, *extra: str) -> tuple[dict, float]:
     """Run this script as a child; return (its JSON, its peak RSS in MiB).
 
     The child reports VmHWM from /proc: ``ru_maxrss`` (wait4 / RUSAGE_CHILDREN) survives exec,
     so it would report the parent's size at fork time when that is larger.
     """
-    cmd = [
-        sys.executable,
-        os.path.abspath(__file__),
-        "--uri",
-        args.uri,
-        "--chunk-size",
-        str(args.chunk_size),
-        *extra,
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
-    out = proc.stdout.read()  # type: ignore[union-attr]
-    if proc.wait():
-        raise SystemExit(f"child failed ({proc.returncode}): {' '.join(cmd)}")
+    me = [sys.executable, os.path.abspath(__file__), "--uri", args.uri]
+    out, _, _ = run([*me, "--chunk-size", str(args.chunk_size), *extra])
     res = json.loads(out)
     return res, res["hwm_kib"] / 1024
 
@@ -190,51 +204,29 @@ def main() -> None:
             0,
         )
 
-    def ours(image: Path, sha: str, via_http: bool = True) -> tuple[float, float]:
+    def ours(image: Path, sha: str, via_http: bool = True) -> tuple[float, float, float]:
+        """Upload with our code in a child: (MiB/s, client CPU s per GiB, peak RSS MiB)."""
         size = image.stat().st_size
         vol = new_volume(size)
         os.sync()  # start each run without the previous run's dirty pages
         try:
             source = f"http://127.0.0.1:{port}/{image.name}" if via_http else str(image)
-            res, rss = run_child(
-                args,
-                "--child",
-                "upload",
-                "--pool",
-                name,
-                "--vol",
-                vol.name(),
-                "--source",
-                source,
-                "--sha256",
-                sha,
-            )
+            extra = ["--pool", name, "--vol", vol.name(), "--source", source, "--sha256", sha]
+            res, rss = run_child(args, "--child", "upload", *extra)
             assert res["bytes"] == size
-            return size / MiB / res["seconds"], rss
+            return size / MiB / res["seconds"], res["cpu"] / (size / GiB), rss
         finally:
             vol.delete(0)
 
-    def virsh(image: Path) -> float:
+    def virsh(image: Path) -> tuple[float, float]:
+        """Upload with virsh vol-upload: (MiB/s, client CPU s per GiB)."""
         size = image.stat().st_size
         vol = new_volume(size)
         os.sync()
         try:
-            t0 = time.perf_counter()
-            subprocess.run(
-                [
-                    "virsh",
-                    "-q",
-                    "-c",
-                    args.uri,
-                    "vol-upload",
-                    "--pool",
-                    name,
-                    vol.name(),
-                    str(image),
-                ],
-                check=True,
-            )
-            return size / MiB / (time.perf_counter() - t0)
+            cmd = ["virsh", "-q", "-c", args.uri, "vol-upload", "--pool", name, vol.name()]
+            _, wall, cpu = run([*cmd, str(image)])
+            return size / MiB / wall, cpu / (size / GiB)
         finally:
             vol.delete(0)
 
@@ -249,23 +241,42 @@ def main() -> None:
         t0 = time.perf_counter()
         sha = make_image(image, size)
         print(f"generated {size / GiB:g} GiB image in {time.perf_counter() - t0:.1f}s", flush=True)
-        ours_http, ours_file, base = [], [], []
+        runs: dict[str, list[tuple[float, ...]]] = {"virsh": [], "http": [], "file": []}
         for i in range(args.repeat):
-            base.append(virsh(image))
-            ours_http.append(ours(image, sha)[0])
-            ours_file.append(ours(image, sha, via_http=False)[0])
+            runs["virsh"].append(virsh(image))
+            runs["http"].append(ours(image, sha))
+            runs["file"].append(ours(image, sha, via_http=False))
             print(
-                f"run {i + 1}: virsh {base[-1]:.0f} MiB/s, ours http {ours_http[-1]:.0f} "
-                f"MiB/s, ours file {ours_file[-1]:.0f} MiB/s",
+                f"run {i + 1}: "
+                + ", ".join(
+                    f"{k} {v[-1][0]:.0f} MiB/s ({v[-1][1]:.2f} CPU s/GiB)" for k, v in runs.items()
+                ),
                 flush=True,
             )
-        b, h, f = (statistics.median(x) for x in (base, ours_http, ours_file))
+        med = {k: statistics.median(r[0] for r in v) for k, v in runs.items()}
+        best = {k: max(r[0] for r in v) for k, v in runs.items()}
+        cpu = {k: statistics.median(r[1] for r in v) for k, v in runs.items()}
         print(
-            f"throughput ({size / GiB:g} GiB, median of {args.repeat}): "
-            f"virsh vol-upload {b:.0f} MiB/s; ours over HTTP+sha256 {h:.0f} MiB/s "
-            f"(ratio {h / b:.2f}x); ours from file+sha256 {f:.0f} MiB/s (ratio {f / b:.2f}x)",
-            flush=True,
+            f"throughput, {size / GiB:g} GiB, {args.repeat} runs each (median / best MiB/s, "
+            f"client CPU s per GiB):"
         )
+        for key, label in (
+            ("virsh", "virsh vol-upload (file)"),
+            ("http", "ours HTTP + sha256"),
+            ("file", "ours file + sha256"),
+        ):
+            ratio = (
+                ""
+                if key == "virsh"
+                else (
+                    f"  ratio {med[key] / med['virsh']:.2f}x median, "
+                    f"{best[key] / best['virsh']:.2f}x best"
+                )
+            )
+            print(
+                f"  {label:26} {med[key]:6.0f} / {best[key]:6.0f}   {cpu[key]:.2f}{ratio}",
+                flush=True,
+            )
         image.unlink()
 
         _, rss0 = run_child(args, "--child", "noop")
@@ -273,7 +284,7 @@ def main() -> None:
         for gib in (float(x) for x in args.rss_sizes.split(",") if x):
             image = images / f"rss-{gib:g}.raw"
             sha = make_image(image, int(gib * GiB))
-            rate, rss = ours(image, sha)
+            rate, _, rss = ours(image, sha)
             print(
                 f"peak RSS uploading {gib:g} GiB over HTTP: {rss:.1f} MiB ({rate:.0f} MiB/s)",
                 flush=True,

@@ -29,6 +29,7 @@ import os
 import queue
 import re
 import socket
+import ssl
 import stat
 import sys
 import threading
@@ -65,7 +66,7 @@ __all__ = [
 
 MiB = 1024 * 1024
 #: Bytes read (and sent to libvirt) per chunk. 1-4 MiB is the sweet spot for libvirt streams.
-CHUNK_SIZE = 2 * MiB
+CHUNK_SIZE = 1 * MiB
 #: Bytes read before upload to sniff the format (the ISO 9660 magic sits at 0x8001).
 HEAD_SIZE = 64 * 1024
 #: Chunks buffered between the reading thread and the sending thread.
@@ -738,8 +739,12 @@ class HttpSource(Source):
     def _request(self, headers: dict[str, str]) -> requests.Response:
         try:
             return self._session.get(self.url, headers=headers, stream=True, timeout=self._timeout)
-        except requests.RequestException as e:
+        except requests.exceptions.SSLError as e:  # a ConnectionError, but not worth retrying
+            raise TransferError(f"GET {self.description} failed: {_describe(e)}") from e
+        except (requests.ConnectionError, requests.Timeout) as e:
             raise _Transient(_describe(e)) from e
+        except requests.RequestException as e:  # bad URL, too many redirects, ...
+            raise TransferError(f"GET {self.description} failed: {_describe(e)}") from e
 
     def _connect(self) -> None:
         """(Re)open the body at the current position; set ``_resp``."""
@@ -760,11 +765,11 @@ class HttpSource(Source):
 
     def _check_response(self, resp: requests.Response, start: int) -> None:
         code = resp.status_code
-        what = f"GET {self.description} returned {code} {resp.reason or ''}".rstrip()
+        status = f"{code} {resp.reason or ''}".rstrip()
         if code >= 500 or code in (408, 429):
-            raise _Transient(what)
+            raise _Transient(f"the server answered {status}")
         if code not in (200, 206) or (code == 206 and not start):
-            raise TransferError(what)
+            raise TransferError(f"GET {self.description} returned {status}")
         encoding = resp.headers.get("Content-Encoding", "identity").strip().lower()
         length = _int_or_none(resp.headers.get("Content-Length"))
         etag = resp.headers.get("ETag")
@@ -814,8 +819,9 @@ class HttpSource(Source):
         self._failures += 1
         if self._failures > self._retry.attempts:
             total = f" of {self.size}" if self.size is not None else ""
+            reached = f" after {self._pos}{total} bytes" if self._pos else ""
             raise TransferError(
-                f"GET {self.description} failed after {self._pos}{total} bytes: {cause} "
+                f"GET {self.description} failed{reached}: {cause} "
                 f"(gave up after {self._retry.attempts} retries)"
             )
         delay = self._retry.delay(self._failures)
@@ -1034,6 +1040,10 @@ def _describe(exc: BaseException) -> str:
         chain.append(e)
         todo.extend([getattr(e, "reason", None), e.__cause__, e.__context__])
         todo.extend(getattr(e, "args", ()))
+    for e in chain:
+        if isinstance(e, ssl.SSLError):
+            detail = getattr(e, "verify_message", None) or getattr(e, "reason", None) or str(e)
+            return f"TLS error: {detail}"
     causes: list[tuple[type | tuple[type, ...], str]] = [
         (_Transient, ""),
         (socket.gaierror, "cannot resolve host name"),

@@ -9,7 +9,8 @@ images under ``/<mode>/<uid>/<file>`` where mode is one of:
 - ``alwaysdrop``: every response dies at 30%;
 - ``norange-drop``: ignores Range (always 200) and the first response dies at 30%;
 - ``nolength``: no Content-Length, body delimited by closing the connection;
-- ``chunked``: Transfer-Encoding: chunked.
+- ``chunked``: Transfer-Encoding: chunked;
+- ``flaky``: the first request for that path answers 503, later ones like normal.
 
 Unknown files answer 404. The server logs (path, Range header, status, Authorization header).
 """
@@ -22,6 +23,7 @@ import io
 import os
 import secrets
 import socket
+import ssl
 import subprocess
 import threading
 from pathlib import Path
@@ -59,9 +61,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             srv.log.append((self.path, rng, 404, auth))
             self.send_error(404, "Not Found")
             return
+        first = self.path not in srv.dropped
+        if mode == "flaky" and first:
+            srv.dropped.add(self.path)
+            srv.log.append((self.path, rng, 503, auth))
+            self.send_error(503, "Service Unavailable")
+            return
         data = path.read_bytes()
         size = len(data)
-        first = self.path not in srv.dropped
         drop = mode == "alwaysdrop" or (mode in ("drop", "norange-drop") and first)
         start, status = 0, 200
         if rng and mode not in ("norange-drop", "nolength", "chunked"):
@@ -100,6 +107,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 class _ImageServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:  # quiet (TLS test, drops)
+        pass
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -396,15 +406,15 @@ def test_connection_refused_is_clear():
 def test_resume_with_range_after_drop(server, images, conn, pool, make_volume, tmp_path, capfd):
     data = images["random.raw"].read_bytes()
     url = server.url("drop", "random.raw")
-    with upload.open_source(
-        {"url": url, "sha256": _sha(data)}, retry=FAST, chunk_size=CHUNK
-    ) as src:
+    source = {"url": url, "sha256": _sha(data), "headers": {"Authorization": "Bearer t0k"}}
+    with upload.open_source(source, retry=FAST, chunk_size=CHUNK) as src:
         vol = make_volume(src.size)
         result = src.upload_into(conn, vol, progress=upload.StderrProgress("vol", interval=60))
     assert result.resumes == 1 and src.restarts == 0
     ranges = [r[1] for r in server.requests_for(url)]
     assert ranges[0] is None and ranges[1] == f"bytes={int(len(data) * 0.3)}-", ranges
     assert [r[2] for r in server.requests_for(url)] == [200, 206]
+    assert [r[3] for r in server.requests_for(url)] == ["Bearer t0k"] * 2  # headers on resume too
     assert _sha(_download(pool, vol, tmp_path)) == _sha(data)
     assert "retry 1/3" in capfd.readouterr().err
 
@@ -546,3 +556,64 @@ def test_progress_is_rate_limited():
     lines = out.getvalue().splitlines()
     assert len(lines) == 3, lines  # start, one update (at t=5), done
     assert lines[1] == "v: 50.0 MiB, 10.0 MiB/s"
+
+
+def test_tls_error_is_clear_and_not_retried(images, tmp_path):
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    srv = _ImageServer()
+    srv.files.update(images)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    sleeps: list[float] = []
+    try:
+        url = f"https://127.0.0.1:{srv.server_address[1]}/normal/x/small.raw"
+        with pytest.raises(upload.TransferError) as err:
+            upload.open_source({"url": url}, retry=upload.RetryPolicy(sleep=sleeps.append))
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert str(err.value).startswith(f"GET {url} failed: TLS error: ")
+    assert "certificate" in str(err.value)
+    assert sleeps == []  # a certificate problem is not retried
+
+
+def test_server_error_is_retried(server, images, conn, make_volume):
+    url = server.url("flaky", "small.raw")
+    sleeps: list[float] = []
+    with upload.open_source({"url": url}, retry=upload.RetryPolicy(sleep=sleeps.append)) as src:
+        vol = make_volume(src.size)
+        result = src.upload_into(conn, vol)
+    assert [r[2] for r in server.requests_for(url)] == [503, 200]
+    assert sleeps == [0.5] and result.sha256 == _sha(images["small.raw"].read_bytes())
+    with pytest.raises(
+        upload.TransferError, match="failed: the server answered 503 Service Unavailable"
+    ):
+        upload.open_source(
+            {"url": server.url("flaky", "small.raw")},
+            retry=upload.RetryPolicy(attempts=0, sleep=sleeps.append),
+        )
