@@ -107,7 +107,7 @@ def run(uri: str, action: Callable[[libvirt.virConnect], T]) -> T:
 
 def _message(exc: libvirt.libvirtError) -> str:
     text = exc.get_error_message() or str(exc)
-    return text.strip().rstrip(".")
+    return " ".join(text.split()).rstrip(".")  # one line: tool output may span several
 
 
 _NOT_FOUND = {

@@ -135,7 +135,7 @@ def load(kind: str) -> ElementSpec:
         spec.fields.update({c.key: c for c in spec.children.values()})
         spec.order = {c.key: i for i, c in enumerate(spec.children.values())}
         spec.shape = spec._shape()
-        if len(spec.attrs) == 1 and not spec.children and spec.text is None and not spec.raw:
+        if len(spec.attrs) == 1 and spec.text is None and not spec.raw:
             spec.shorthand = next(iter(spec.attrs.values()))
     return specs[0]
 
