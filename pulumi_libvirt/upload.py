@@ -113,7 +113,7 @@ class UploadResult:
     """What an upload wrote."""
 
     bytes: int  #: image bytes written to the volume (data and holes)
-    sha256: str  #: hex digest of those bytes
+    sha256: str | None  #: hex digest of those bytes (None if the source was opened digest=False)
     sent: int  #: data bytes actually sent over the stream (``bytes`` minus holes)
     sparse: bool  #: whether a sparse stream was used
     resumes: int = 0  #: HTTP reconnections during the upload
@@ -402,12 +402,27 @@ def open_source(
     retry: RetryPolicy | None = None,
     timeout: tuple[float, float] = (15.0, 60.0),
     session: requests.Session | None = None,
+    digest: bool = True,
 ) -> Source:
     """Validate ``source``, connect (HTTP GET or open the file), sniff the format, learn the size.
 
+    ``digest=False`` skips computing sha256 when the source gives none to verify (saves about
+    0.6 CPU-seconds per GiB; ``UploadResult.sha256`` is then None).
     Raises SourceError for an invalid dict or an unreadable file, TransferError when the server
     cannot be reached or answers with an error status.
     """
+    src = _open(source, chunk_size, retry, timeout, session)
+    src.digest = digest or bool(src.expected_sha256)
+    return src
+
+
+def _open(
+    source: Mapping[str, Any],
+    chunk_size: int,
+    retry: RetryPolicy | None,
+    timeout: tuple[float, float],
+    session: requests.Session | None,
+) -> Source:
     _raise_if_invalid(source)
     sha = source.get("sha256")
     expected = sha.lower() if sha else None
@@ -437,6 +452,8 @@ class Source:
     def __init__(self, expected_sha256: str | None, chunk_size: int) -> None:
         self.expected_sha256 = expected_sha256
         self.chunk_size = chunk_size
+        #: compute sha256 while uploading (always when ``expected_sha256`` is set)
+        self.digest = True
         self._used = False
         self._progress: Progress = NullProgress()
         self._cancel = threading.Event()  # set when the consumer gives up
@@ -510,7 +527,7 @@ class Source:
         except libvirt.libvirtError as e:
             raise _volume_error(e, name, 0, capacity) from e
         progress.start(self.size)
-        hasher = hashlib.sha256()
+        hasher = hashlib.sha256() if self.digest or self.expected_sha256 else None
         ok = False
         try:
             with _Prefetcher(self._items(sparse), hasher, self._cancel) as items:
@@ -528,7 +545,7 @@ class Source:
                         done += len(item)
                         sent += len(item)
                     progress.update(done)
-            digest = hasher.hexdigest()
+            digest = hasher.hexdigest() if hasher is not None else None
             if self.size is not None and done != self.size:
                 raise TransferError(f"{self.description}: got {done} bytes, expected {self.size}")
             if self.expected_sha256 and digest != self.expected_sha256:
@@ -911,7 +928,7 @@ class _Prefetcher:
     def __init__(
         self,
         items: Iterable[bytes | int],
-        hasher: Any,
+        hasher: Any | None,
         stop: threading.Event,
         depth: int = QUEUE_DEPTH,
     ) -> None:
@@ -936,7 +953,9 @@ class _Prefetcher:
             for item in self._items:
                 if self._stop.is_set():
                     return
-                if isinstance(item, int):
+                if hasher is None:
+                    pass
+                elif isinstance(item, int):
                     left = item
                     while left:
                         k = min(left, len(_ZEROS))

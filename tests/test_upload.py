@@ -617,3 +617,16 @@ def test_server_error_is_retried(server, images, conn, make_volume):
             {"url": server.url("flaky", "small.raw")},
             retry=upload.RetryPolicy(attempts=0, sleep=sleeps.append),
         )
+
+
+def test_digest_can_be_skipped(server, images, conn, pool, make_volume, tmp_path):
+    data = images["random.raw"].read_bytes()
+    with upload.open_source({"url": server.url("normal", "random.raw")}, digest=False) as src:
+        vol = make_volume(src.size)
+        result = src.upload_into(conn, vol)
+    assert result.sha256 is None and result.bytes == len(data)
+    assert _sha(_download(pool, vol, tmp_path)) == _sha(data)
+    source = {"path": str(images["small.raw"]), "sha256": "0" * 64}
+    with upload.open_source(source, digest=False) as src:  # a given sha256 is always checked
+        with pytest.raises(upload.IntegrityError):
+            src.upload_into(conn, make_volume(src.size))
