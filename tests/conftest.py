@@ -137,3 +137,30 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             reporter.write_line(
                 f"cleanup: removed leftovers of {RUN_PREFIX}*: {', '.join(removed)}"
             )
+
+
+@pytest.fixture
+def make_loop_device(tmp_path):
+    """``make_loop_device(size)``: a sparse file of ``size`` bytes attached to a loop device.
+
+    A block device rather than the file: libvirt finds a mounted fs pool by its source device
+    in the mount table, where a mounted file shows as the loop device mount(8) made for it.
+    Detached after the test.
+    """
+    import subprocess
+    from pathlib import Path
+
+    attached: list[str] = []
+
+    def make(size: int) -> Path:
+        image = tmp_path / f"loop{len(attached)}.img"
+        with image.open("wb") as handle:
+            handle.truncate(size)
+        device = subprocess.run(["losetup", "--find", "--show", str(image)],
+                                capture_output=True, text=True, check=True).stdout.strip()
+        attached.append(device)
+        return Path(device)
+
+    yield make
+    for device in attached:
+        subprocess.run(["losetup", "-d", device], check=False)

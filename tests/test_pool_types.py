@@ -38,19 +38,8 @@ def fs_pool(name: str, image: Path, mount: Path, fs: str, **extra):
 
 
 @pytest.fixture
-def loop_device(tmp_path: Path):
-    """A 320 MiB file attached to a loop device (xfs wants 300 MiB at least).
-
-    A block device, not the file itself: libvirt finds a mounted fs pool by its source device
-    in the mount table, where a mounted file shows as the loop device mount(8) made for it.
-    """
-    image = tmp_path / "disk.img"
-    with image.open("wb") as handle:
-        handle.truncate(320 * MiB)
-    device = subprocess.run(["losetup", "--find", "--show", str(image)], capture_output=True,
-                            text=True, check=True).stdout.strip()
-    yield Path(device)
-    subprocess.run(["losetup", "-d", device], check=False)
+def loop_device(make_loop_device) -> Path:
+    return make_loop_device(320 * MiB)  # xfs wants 300 MiB at least
 
 
 @pytest.mark.parametrize("fs", ["ext4", "xfs"])

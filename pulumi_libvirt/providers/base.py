@@ -237,16 +237,10 @@ class ResourceLogic:
                 else:
                     outs.pop(key, None)
         for alias, path in self.aliases.items():
-            live_value = get_path(live_model, path)
-            wanted = props.get(alias)
-            spec = _spec_at(self.kind, path)
-            parent = path.rpartition(".")[0]
-            if wanted is not None and live_value is not None and spec is not None and xml.same(
-                self.kind, spec[0], {spec[1]: live_value}, {spec[1]: wanted}, parent
-            ):
-                outs[alias] = wanted
-            elif live_value is not None:
-                outs[alias] = live_value
+            source = projected if alias in user_keys else live_model
+            value = get_path(source, path)
+            if value is not None:
+                outs[alias] = value
         for name, spec in self.all_inputs().items():
             if spec.live and name in live_inputs:
                 outs[name] = live_inputs[name]
@@ -255,18 +249,6 @@ class ResourceLogic:
         outs["uri"] = self.uri(props)
         outs[INPUT_KEYS] = sorted(set(user_keys))
         return outs
-
-
-def _spec_at(kind: str, path: str):
-    """(parent element spec, key) for a dotted path, or None."""
-    spec = xml.load(kind)
-    steps = path.split(".")
-    for step in steps[:-1]:
-        child = spec.fields.get(step)
-        if child is None or not hasattr(child, "spec"):
-            return None
-        spec = child.spec
-    return (spec, steps[-1]) if steps[-1] in spec.fields else None
 
 
 _TYPE_WORDS = {"bool": "a boolean", "str": "a string", "int": "an integer", "dict": "a dict"}

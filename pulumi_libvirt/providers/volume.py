@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import libvirt
 
-from .. import xml
+from .. import upload, xml
 from ..connection import LibvirtError, described, not_found, run
 from ..xml import Problem
-from .base import Input, ResourceLogic, get_path
+from .base import Input, ResourceLogic, get_path, is_unknown
 
 
 class VolumeLogic(ResourceLogic):
@@ -19,8 +19,17 @@ class VolumeLogic(ResourceLogic):
     inputs = (
         Input("pool", "str", "Name of the storage pool that holds the volume.",
               on_change="replace"),
+        Input("source", "dict", "Image to upload into the volume on create: {'url': "
+              "'https://...'} (http, https, file) or {'path': '/local/file'}, with optional "
+              "'sha256' (verified; a mismatch deletes the volume) and HTTP 'headers'. Streamed, "
+              "resumed with HTTP ranges after a dropped connection, sized from Content-Length or "
+              "the file. A new url, path or sha256 replaces the volume; new headers do not.",
+              on_change="none"),
+        Input("clone_from", "str", "Volume to copy on create: its key or path (for example "
+              "another Volume's `key`), from any pool on the same host. Changing it replaces "
+              "the volume.", on_change="replace"),
     )
-    aliases = {"format": "target.format.type"}
+    aliases = {"format": "target.format.type", "permissions": "target.permissions"}
     read_only_xml = frozenset({"key", "source", "physical"})
     computed = {
         "key": ("string", "The volume's key (its path, for file-based pools); the resource id."),
@@ -40,6 +49,16 @@ class VolumeLogic(ResourceLogic):
         if news.get("capacity") is None and not self._sized_elsewhere(news):
             problems.append(Problem("capacity", "required unless backing_store is given: the "
                                     "size in bytes, or {'value': 20, 'unit': 'GiB'}"))
+        given = [k for k in ("source", "clone_from", "backing_store") if news.get(k) is not None]
+        if len(given) > 1:
+            problems.append(Problem(given[1], f"cannot be combined with {given[0]}: a volume "
+                                    "gets its data from one of source, clone_from and "
+                                    "backing_store"))
+        source = news.get("source")
+        if isinstance(source, dict):
+            for field, message in upload.validate_source(source, is_unknown=is_unknown):
+                problems.append(Problem(f"source.{field}" if field != "source" else "source",
+                                        message))
         old, new = olds.get("capacity"), news.get("capacity")
         if old is not None and new is not None:
             before, after = self._bytes(old), self._bytes(new)
@@ -52,7 +71,7 @@ class VolumeLogic(ResourceLogic):
         return problems
 
     def _sized_elsewhere(self, props: dict) -> bool:
-        return props.get("backing_store") is not None
+        return any(props.get(key) is not None for key in ("backing_store", "source", "clone_from"))
 
     @staticmethod
     def _bytes(value) -> int | tuple:
@@ -87,13 +106,19 @@ class VolumeLogic(ResourceLogic):
         outs["pool"] = live["pool"]
         return outs
 
+    def diff(self, olds: dict, news: dict):
+        result = super().diff(olds, news)
+        if "source" in result.changes and _source_identity(olds) != _source_identity(news):
+            result.replaces = sorted({*result.replaces, "source"})  # other bytes: a new volume
+            result.delete_before_replace = self.same_identity(olds, news)
+        return result
+
     def _model_for_create(self, conn: libvirt.virConnect, props: dict) -> dict:
         model = self.desired_model(props)
         if model.get("capacity") is None:
             backing = get_path(model, "backing_store.path")
             if backing:
-                base = conn.storageVolLookupByPath(backing)
-                model["capacity"] = base.info()[1]
+                model["capacity"] = conn.storageVolLookupByPath(backing).info()[1]
         return model
 
     # ------------------------------------------------------------ lifecycle
@@ -117,19 +142,76 @@ class VolumeLogic(ResourceLogic):
                                        "manage it")
                 self._grow(existing, props, what, uri)
                 return existing.key(), self._read(existing, props, user_keys)
-            with described(what, uri, "create"):
-                model = self._model_for_create(conn, props)
-                vol = pool.createXML(xml.to_xml("volume", model), 0)
+            if props.get("source") is not None:
+                vol = self._create_from_image(conn, pool, props, what, uri)
+            elif props.get("clone_from") is not None:
+                vol = self._create_clone(conn, pool, props, what, uri)
+            else:
+                with described(what, uri, "create"):
+                    model = self._model_for_create(conn, props)
+                    vol = pool.createXML(xml.to_xml("volume", model), 0)
             try:
+                self._grow(vol, props, what, uri)
                 return vol.key(), self._read(vol, props, user_keys)
             except BaseException:
-                try:
-                    vol.delete(0)
-                except libvirt.libvirtError:
-                    pass
+                _delete_quietly(vol)
                 raise
 
         return run(uri, action)
+
+    def _create_from_image(self, conn, pool, props: dict, what: str, uri: str):
+        """Create the volume sized for the image and stream the image into it."""
+        try:
+            with upload.open_source(props["source"]) as image:
+                declared = props.get("format") or get_path(props.get("target"),
+                                                           "format.type")
+                image.check_format(declared)
+                model = self.desired_model(props)
+                wanted = self._bytes(model["capacity"]) if model.get("capacity") else None
+                if image.size is None and wanted is None:
+                    raise LibvirtError(
+                        f"cannot size {what} on {uri}: {image.description} has no known "
+                        "length (the server sent no Content-Length); give the volume a "
+                        "capacity")
+                size = image.size if image.size is not None else wanted
+                if isinstance(wanted, int) and image.format == "raw" and wanted > size:
+                    size = wanted  # a bigger disk than the raw image: holes at the end
+                model["capacity"] = size
+                if _probed(pool):
+                    # A raw file takes the image's bytes exactly (a pre-made qcow2 would keep
+                    # stale bytes past a small image); libvirt reads the format back from them.
+                    model.setdefault("target", {})["format"] = {"type": "raw"}
+                _state, _capacity, _allocation, available = pool.info()
+                if image.size is not None and image.size > available:
+                    raise LibvirtError(
+                        f"cannot create {what} on {uri}: the image needs {image.size} bytes "
+                        f"and the pool has {available} bytes available")
+                with described(what, uri, "create"):
+                    vol = pool.createXML(xml.to_xml("volume", model), 0)
+                try:
+                    progress = upload.StderrProgress(label=f"{what}: upload")
+                    image.upload_into(conn, vol, progress=progress)
+                    pool.refresh(0)  # libvirt re-reads the header: a qcow2's virtual size
+                    return pool.storageVolLookupByName(props["name"])
+                except BaseException:
+                    _delete_quietly(vol)
+                    raise
+        except upload.UploadError as exc:
+            raise LibvirtError(f"cannot upload into {what} on {uri}: {exc}") from None
+
+    def _create_clone(self, conn, pool, props: dict, what: str, uri: str):
+        origin = props["clone_from"]
+        with described(f"volume '{origin}' (clone_from)", uri):
+            try:
+                source = conn.storageVolLookupByKey(origin)
+            except libvirt.libvirtError as exc:
+                if not not_found(exc):
+                    raise
+                source = conn.storageVolLookupByPath(origin)
+        model = self.desired_model(props)
+        model["capacity"] = source.info()[1]  # grown afterwards when asked for more
+        with described(what, uri, "clone"):
+            return pool.createXMLFrom(xml.to_xml("volume", model), source, 0)
 
     def read(self, id_: str, outs: dict) -> dict | None:
         uri = outs.get("uri") or self.uri(outs)
@@ -166,6 +248,7 @@ class VolumeLogic(ResourceLogic):
         return run(uri, action)
 
     def _grow(self, vol: libvirt.virStorageVol, props: dict, what: str, uri: str) -> None:
+        """Resize to the asked capacity when it is more; refuse less (data would be lost)."""
         wanted = props.get("capacity")
         if wanted is None:
             return
@@ -188,3 +271,23 @@ class VolumeLogic(ResourceLogic):
                 vol.delete(0)
 
         run(uri, action)
+
+
+def _source_identity(props: dict) -> tuple:
+    """What decides the volume's bytes: a new one means a new volume; headers do not."""
+    source = props.get("source") or {}
+    if not isinstance(source, dict):
+        return (source,)
+    return tuple(source.get(key) for key in ("url", "path", "sha256"))
+
+
+def _probed(pool: libvirt.virStoragePool) -> bool:
+    """Whether libvirt reads a volume's format from its bytes (file-based pools do)."""
+    return xml.from_xml("pool", pool.XMLDesc(0)).get("type") in ("dir", "fs", "netfs")
+
+
+def _delete_quietly(vol: libvirt.virStorageVol) -> None:
+    try:
+        vol.delete(0)
+    except libvirt.libvirtError:
+        pass  # the original error says more
