@@ -103,6 +103,14 @@ class _Builder:
         return item
 
 
+def _parent_of(spec: ElementSpec, path: str) -> tuple[ElementSpec, str]:
+    """The element spec holding the last step of a dotted path, and that step."""
+    *steps, last = path.split(".")
+    for step in steps:
+        spec = spec.fields[step].spec
+    return spec, last
+
+
 def _local(tag: str) -> str:
     return tag.rpartition("}")[2]
 
@@ -120,7 +128,9 @@ def resource_schema(logic: type[ResourceLogic], builder: _Builder) -> dict:
         field = spec.fields[key]
         inputs[key] = builder.field(spec, key, field, logic.type_name + _camel(key))
     for alias, path in logic.aliases.items():
-        inputs[alias] = {"type": "string", "description": f"Shorthand for {path}."}
+        parent, key = _parent_of(spec, path)
+        schema = builder.field(parent, key, parent.fields[key], logic.type_name + _camel(alias))
+        inputs[alias] = {**schema, "description": f"Shorthand for {path}."}
     for name, item in logic.all_inputs().items():
         schema = {"type": _INPUT_TYPES[item.type], "description": item.doc + " (provider input, "
                   "not libvirt XML)"}
