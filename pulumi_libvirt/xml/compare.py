@@ -131,11 +131,20 @@ def _dict(kind: str, spec: ElementSpec, value: dict, path: str) -> dict:
             raw = spec.shape == "raw"
             result[key] = _fragment(item) if raw else canonical_value(kind, spec.text, item, path)
         elif key == EXTRA:
-            result[key] = {
-                "attributes": dict(sorted((item.get("attributes") or {}).items())),
+            unknown = {}
+            for name, text in (item.get("attributes") or {}).items():
+                attr = spec.attrs.get(name)
+                if attr is None:
+                    unknown[name] = text
+                else:  # a known attribute with a value newer than the table (the escape)
+                    result[attr.key] = canonical_value(kind, attr.type, text, _join(path, attr.key))
+            extra = {
+                "attributes": dict(sorted(unknown.items())),
                 "elements": [_fragment(f) for f in item.get("elements") or []],
                 "text": (item.get("text") or "").strip(),
             }
+            if any(extra.values()):
+                result[key] = extra
         else:
             result[key] = item
     return result
