@@ -9,10 +9,11 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from .convert import EXTRA, parse_document
-from .spec import Attr, ElementSpec, ValueType, load
+from .spec import ElementSpec, ValueType, load
 
 
 class Unknown:
@@ -48,7 +49,7 @@ _NUMBER_TEXT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"
 def check(kind: str, model: Any, path: str = "") -> list[Problem]:
     """Problems with a ``kind`` model; an empty list when it is good."""
     problems: list[Problem] = []
-    check_element(load(kind), model, path, problems)
+    check_element(_prepared(kind), model, path, problems)
     return problems
 
 
@@ -123,61 +124,161 @@ def _matches(vtype: ValueType, text: str) -> bool:
     return any(regex.fullmatch(text) for regex in vtype.regexes)
 
 
-def check_element(spec: ElementSpec, value: Any, path: str, problems: list[Problem]) -> None:
+# ---------------------------------------------------------------- prepared specs
+
+
+class _Rules:
+    """One element spec with what the checks look up, computed once per kind.
+
+    ``fields``: model key -> (None, value type, quick test) for an attribute, (rules, many) for
+    a child element. A quick test answers True for the common good values only; anything else
+    goes through ``check_value``, which finds the problem and words it.
+    """
+
+    __slots__ = ("spec", "shape", "text", "text_ok", "shorthand", "shorthand_ok", "fields")
+
+    def __init__(self, spec: ElementSpec):
+        self.spec = spec
+        self.shape = spec.shape
+        self.text = spec.text
+        self.text_ok = _quick_test(spec.text) if spec.text is not None else None
+        self.shorthand = spec.shorthand
+        self.shorthand_ok = _quick_test(spec.shorthand.type) if spec.shorthand else None
+        self.fields: dict = {
+            attr.key: (None, attr.type, _quick_test(attr.type)) for attr in spec.attrs.values()
+        }
+
+
+@cache
+def _prepared(kind: str) -> _Rules:
+    """The root ``_Rules`` of ``kind``, every one linked to its children's."""
+    root = load(kind)
+    rules: dict[int, _Rules] = {}
+    pending = [root]
+    while pending:
+        spec = pending.pop()
+        if id(spec) not in rules:
+            rules[id(spec)] = _Rules(spec)
+            pending.extend(child.spec for child in spec.children.values())
+    for rule in rules.values():
+        for child in rule.spec.children.values():
+            rule.fields[child.key] = (rules[id(child.spec)], child.many)
+    return rules[id(root)]
+
+
+def _quick_test(vtype: ValueType):
+    """A fast ``value -> bool`` that is True only for values ``check_value`` accepts."""
+    kind = vtype.kind
+    values = frozenset(vtype.values)
+    if kind == "str" and not vtype.regexes:
+        def test(v):
+            return v.__class__ is str
+    elif kind == "str":
+        match = _alternatives(vtype.regexes)
+
+        def test(v):
+            return v.__class__ is str and (v in values or match(v) is not None)
+    elif kind == "enum":
+        def test(v):
+            return v.__class__ is str and v in values
+    elif kind == "bool":
+        def test(v):
+            return v is True or v is False or (v.__class__ is str and v in values)
+    elif kind == "int":
+        def test(v):
+            return v.__class__ is int
+    elif kind == "float":
+        def test(v):
+            return v.__class__ is int or v.__class__ is float
+    elif kind == "octal":
+        def test(v):
+            return v.__class__ is int and v >= 0
+    else:
+        def test(v):
+            return False
+    return test
+
+
+def _alternatives(regexes: tuple):
+    """One ``fullmatch`` for several patterns."""
+    try:
+        return re.compile("|".join(f"(?:{r.pattern})" for r in regexes)).fullmatch
+    except re.error:
+        return lambda text: next((m for r in regexes if (m := r.fullmatch(text))), None)
+
+
+# ---------------------------------------------------------------- checking
+
+
+def check_element(rules: _Rules, value: Any, path: str, problems: list[Problem]) -> None:
     """One element's model value (a dict, a scalar shorthand, True for presence, raw XML)."""
     if value is UNKNOWN or value is None:
         return
-    shape = spec.shape
-    if shape == "presence":
-        if isinstance(value, bool):
-            return
-        if not isinstance(value, dict):
-            problems.append(Problem(path, f"expected True or False, got {_type_name(value)}"))
-            return
-    if shape == "raw" and not isinstance(value, dict):
-        _check_fragment(value, path, problems)
-        return
     if not isinstance(value, dict):
-        if spec.shorthand is not None:
-            check_value(spec.shorthand.type, value, path, problems)
-        elif spec.text is not None:
-            check_value(spec.text, value, path, problems)
-        elif value is True:
-            pass
-        else:
-            keys = ", ".join(spec.fields) or "no keys"
-            message = f"expected a dict (keys: {keys}), got {_type_name(value)}"
-            problems.append(Problem(path, message))
+        _check_scalar(rules, value, path, problems)
         return
+    fields = rules.fields
     for key, item in value.items():
         if item is None or item is UNKNOWN:
             continue
-        sub = _join(path, key)
-        field = spec.fields.get(key)
+        field = fields.get(key)
         if field is None:
-            if key == "value" and (spec.text is not None or shape == "raw"):
-                if shape == "raw":
-                    _check_fragment(item, sub, problems)
-                else:
-                    check_value(spec.text, item, sub, problems)
-            elif key == EXTRA:
-                _check_extra(item, sub, problems)
-            else:
-                known = list(spec.fields) + (["value"] if spec.text is not None else [])
-                problems.append(Problem(sub, f"unknown key {key!r}{suggest(key, known)}"))
-        elif isinstance(field, Attr):
-            check_value(field.type, item, sub, problems)
-        elif field.many:
+            _check_other_key(rules, key, item, f"{path}.{key}" if path else key, problems)
+        elif field[0] is None:  # an attribute
+            if not field[2](item):
+                check_value(field[1], item, f"{path}.{key}" if path else key, problems)
+        elif field[1]:  # a list of elements
+            sub = f"{path}.{key}" if path else key
             if not isinstance(item, (list, tuple)):
                 problems.append(Problem(sub, f"expected a list, got {_type_name(item)}"))
                 continue
+            child = field[0]
             for index, entry in enumerate(item):
-                check_element(field.spec, entry, f"{sub}[{index}]", problems)
+                check_element(child, entry, f"{sub}[{index}]", problems)
+        elif isinstance(item, (list, tuple)):
+            problems.append(Problem(f"{path}.{key}" if path else key,
+                                    "expected a single value, got a list"))
         else:
-            if isinstance(item, (list, tuple)):
-                problems.append(Problem(sub, "expected a single value, got a list"))
-                continue
-            check_element(field.spec, item, sub, problems)
+            check_element(field[0], item, f"{path}.{key}" if path else key, problems)
+
+
+def _check_scalar(rules: _Rules, value: Any, path: str, problems: list[Problem]) -> None:
+    """A value that is not a dict: text, the only attribute, True/False, raw XML."""
+    shape = rules.shape
+    if shape == "scalar":
+        if not rules.text_ok(value):
+            check_value(rules.text, value, path, problems)
+        return
+    if shape == "presence":
+        if not isinstance(value, bool):
+            problems.append(Problem(path, f"expected True or False, got {_type_name(value)}"))
+        return
+    if shape == "raw":
+        _check_fragment(value, path, problems)
+    elif rules.shorthand is not None:
+        if not rules.shorthand_ok(value):
+            check_value(rules.shorthand.type, value, path, problems)
+    elif rules.text is not None:
+        if not rules.text_ok(value):
+            check_value(rules.text, value, path, problems)
+    elif value is not True:
+        keys = ", ".join(rules.fields) or "no keys"
+        message = f"expected a dict (keys: {keys}), got {_type_name(value)}"
+        problems.append(Problem(path, message))
+
+
+def _check_other_key(rules: _Rules, key: str, item: Any, sub: str, problems: list) -> None:
+    """A key that is neither an attribute nor a child element: value, _extra, or a mistake."""
+    if key == "value" and (rules.text is not None or rules.shape == "raw"):
+        if rules.shape == "raw":
+            _check_fragment(item, sub, problems)
+        else:
+            check_value(rules.text, item, sub, problems)
+    elif key == EXTRA:
+        _check_extra(item, sub, problems)
+    else:
+        known = list(rules.fields) + (["value"] if rules.text is not None else [])
+        problems.append(Problem(sub, f"unknown key {key!r}{suggest(key, known)}"))
 
 
 def _check_fragment(value: Any, path: str, problems: list[Problem]) -> None:
