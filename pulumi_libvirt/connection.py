@@ -124,6 +124,16 @@ def not_found(exc: BaseException) -> bool:
     return isinstance(exc, libvirt.libvirtError) and exc.get_error_code() in _NOT_FOUND
 
 
+def or_none(lookup: Callable[..., T], *args) -> T | None:
+    """``lookup(*args)``, or None when libvirt says the object does not exist."""
+    try:
+        return lookup(*args)
+    except libvirt.libvirtError as exc:
+        if not_found(exc):
+            return None
+        raise
+
+
 @contextmanager
 def described(what: str, uri: str, action: str | None = None) -> Iterator[None]:
     """Turn libvirt errors raised inside into ``LibvirtError`` naming ``what`` and the host.

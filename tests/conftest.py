@@ -164,3 +164,21 @@ def make_loop_device(tmp_path):
     yield make
     for device in attached:
         subprocess.run(["losetup", "-d", device], check=False)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> dict:
+    """Generated test images by name (see tests/imageserver.py)."""
+    from imageserver import make_images
+
+    return make_images(tmp_path_factory.mktemp("images"))
+
+
+@pytest.fixture(scope="module")
+def server(images):
+    """An HTTP server on 127.0.0.1 serving ``images`` (modes: tests/imageserver.py)."""
+    from imageserver import ImageServer
+
+    with ImageServer() as srv:
+        srv.files.update(images)
+        yield srv

@@ -21,7 +21,7 @@ import pytest
 
 libvirt = pytest.importorskip("libvirt")
 
-from imageserver import ImageServer, make_images  # noqa: E402
+from imageserver import ImageServer  # noqa: E402
 
 from pulumi_libvirt import upload  # noqa: E402
 
@@ -36,18 +36,6 @@ CHUNK = 256 * 1024  # small chunks so the small test images span many
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-@pytest.fixture(scope="module")
-def images(tmp_path_factory) -> dict[str, Path]:
-    return make_images(tmp_path_factory.mktemp("images"))
-
-
-@pytest.fixture(scope="module")
-def server(images):
-    with ImageServer() as srv:
-        srv.files.update(images)
-        yield srv
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from harness import CheckFailed, Engine, ProviderError
-from imageserver import ImageServer, make_images
 
 import pulumi_libvirt as libvirt
 
@@ -23,18 +22,6 @@ MiB = 1024**2
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-@pytest.fixture(scope="module")
-def images(tmp_path_factory) -> dict[str, Path]:
-    return make_images(tmp_path_factory.mktemp("images"))
-
-
-@pytest.fixture(scope="module")
-def server(images):
-    with ImageServer() as srv:
-        srv.files.update(images)
-        yield srv
 
 
 @pytest.fixture

@@ -24,21 +24,14 @@ from functools import cache
 import pytest
 from lxml import etree
 
-from pulumi_libvirt.xml import canonical_xml, from_xml, to_xml
+from pulumi_libvirt.xml import canonical_xml, from_xml, policy, to_xml
 
 CORPUS = os.environ.get("LIBVIRT_XML_CORPUS")
 if not CORPUS:
     pytest.skip("LIBVIRT_XML_CORPUS not set (conformance tier)", allow_module_level=True)
 
 SCHEMAS = pathlib.Path("/usr/share/libvirt/schemas")
-SCHEMA_FILES = {
-    "domain": "domain.rng",
-    "network": "network.rng",
-    "pool": "storagepool.rng",
-    "volume": "storagevol.rng",
-    "nodedev": "nodedev.rng",
-    "domainsnapshot": "domainsnapshot.rng",
-}
+SCHEMA_FILES = policy.SCHEMA_FILES
 FOLDERS = ("domain", "network", "pool", "volume")
 TEST_NS = "{http://libvirt.org/schemas/domain/test/1.0}"
 EMBEDDED = {"domain": "domain", "network": "network", "pool": "pool", "device": "nodedev"}

@@ -15,17 +15,10 @@ import pytest
 from lxml import etree
 
 from pulumi_libvirt import xml
-from pulumi_libvirt.xml import UNKNOWN, canonical_xml, check, from_xml, load, to_xml
+from pulumi_libvirt.xml import UNKNOWN, canonical_xml, check, from_xml, load, policy, to_xml
 
 SCHEMAS = pathlib.Path("/usr/share/libvirt/schemas")
-SCHEMA_FILES = {
-    "domain": "domain.rng",
-    "network": "network.rng",
-    "pool": "storagepool.rng",
-    "volume": "storagevol.rng",
-    "nodedev": "nodedev.rng",
-    "domainsnapshot": "domainsnapshot.rng",
-}
+SCHEMA_FILES = policy.SCHEMA_FILES
 CORE = pathlib.Path(xml.__file__).parent
 
 

@@ -17,17 +17,12 @@ from functools import cache
 import pytest
 from lxml import etree
 
+from pulumi_libvirt.xml import policy
+
 SCHEMAS = pathlib.Path("/usr/share/libvirt/schemas")
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RNG = "{http://relaxng.org/ns/structure/1.0}"
-KINDS = {
-    "domain": "domain.rng",
-    "network": "network.rng",
-    "pool": "storagepool.rng",
-    "volume": "storagevol.rng",
-    "nodedev": "nodedev.rng",
-    "domainsnapshot": "domainsnapshot.rng",
-}
+KINDS = policy.SCHEMA_FILES
 
 pytestmark = pytest.mark.skipif(
     not SCHEMAS.is_dir(), reason=f"libvirt's RelaxNG schemas are not installed ({SCHEMAS})"

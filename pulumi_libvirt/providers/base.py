@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from .. import xml
-from ..connection import resolve_uri
+from ..connection import LibvirtError, described, resolve_uri, run
 from ..xml import UNKNOWN, Problem
 from ..xml.check import suggest
 
@@ -128,7 +128,112 @@ class ResourceLogic:
 
     @staticmethod
     def user_keys(outs: dict) -> list[str]:
+        """The top-level keys the user wrote, as recorded in the outputs."""
         return list(outs.get(INPUT_KEYS) or ())
+
+    @staticmethod
+    def written_keys(props: dict) -> list[str]:
+        """The top-level keys the user writes in these inputs."""
+        return [k for k, v in props.items() if v is not None and not k.startswith("__")]
+
+    def describe(self, props: dict) -> str:
+        """The object in messages: "pool 'images'"."""
+        return f"{self.noun} '{props.get('name')}'"
+
+    # ------------------------------------------------------------ libvirt hooks
+
+    def lookup(self, conn: Any, id_: str, fresh: bool = False) -> Any:
+        """The object with this id, or None when it is gone (``fresh``: rescan first)."""
+        raise NotImplementedError
+
+    def find(self, conn: Any, props: dict, uri: str) -> Any:
+        """The object these inputs name, if it exists (create adopts or refuses it)."""
+        raise NotImplementedError
+
+    def make(self, conn: Any, props: dict, what: str, uri: str) -> Any:
+        """Create the object; on failure remove whatever was made, then raise."""
+        raise NotImplementedError
+
+    def apply(self, obj: Any, olds: dict, news: dict, what: str, uri: str) -> None:
+        """Bring an existing object in line with ``news`` (``olds``: the old outputs)."""
+        raise NotImplementedError
+
+    def snapshot(self, obj: Any, props: dict, user_keys) -> dict:
+        """The outputs, read from the live object."""
+        raise NotImplementedError
+
+    def identify(self, obj: Any) -> str:
+        """The resource id of an object."""
+        raise NotImplementedError
+
+    def remove(self, obj: Any, outs: dict) -> None:
+        """Delete the object for good."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ lifecycle
+
+    def create(self, props: dict) -> tuple[str, dict]:
+        """Create (or, with ``adopt``, take over) the object; nothing is left if it fails."""
+        uri, what = self.uri(props), self.describe(props)
+
+        def action(conn):
+            existing = self.find(conn, props, uri)
+            if existing is not None:
+                if not props.get("adopt"):
+                    raise LibvirtError(f"{what} already exists on {uri}; set adopt=True to "
+                                       "manage it")
+                self.apply(existing, {}, props, what, uri)
+                return self.identify(existing), self.snapshot(existing, props,
+                                                              self.written_keys(props))
+            made = self.make(conn, props, what, uri)
+            try:
+                return self.identify(made), self.snapshot(made, props, self.written_keys(props))
+            except BaseException:
+                try:
+                    self.remove(made, props)
+                except Exception:  # noqa: BLE001 - the original error says more
+                    pass
+                raise
+
+        return run(uri, action)
+
+    def read(self, id_: str, outs: dict) -> dict | None:
+        """The live outputs, or None when the object is gone."""
+        uri = outs.get("uri") or self.uri(outs)
+
+        def action(conn):
+            obj = self.lookup(conn, id_, fresh=True)
+            if obj is None:
+                return None
+            with described(self.describe(outs), uri, "read"):
+                return self.snapshot(obj, outs, self.user_keys(outs))
+
+        return run(uri, action)
+
+    def update(self, id_: str, olds: dict, news: dict) -> dict:
+        uri, what = self.uri(news), self.describe(news)
+
+        def action(conn):
+            obj = self.lookup(conn, id_)
+            if obj is None:
+                raise LibvirtError(f"{what} not found on {uri} (deleted outside Pulumi? run "
+                                   "`pulumi refresh`)")
+            self.apply(obj, olds, news, what, uri)
+            return self.snapshot(obj, news, self.written_keys(news))
+
+        return run(uri, action)
+
+    def delete(self, id_: str, outs: dict) -> None:
+        """Delete the object; one that is already gone is fine."""
+        uri = outs.get("uri") or self.uri(outs)
+
+        def action(conn):
+            obj = self.lookup(conn, id_)
+            if obj is not None:
+                with described(self.describe(outs), uri, "delete"):
+                    self.remove(obj, outs)
+
+        run(uri, action)
 
     # ------------------------------------------------------------ check
 

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import libvirt
 
 from .. import xml
-from ..connection import LibvirtError, described, not_found, run
+from ..connection import LibvirtError, described, or_none
 from .base import INPUT_KEYS, Input, ResourceLogic
 
 # Pool types whose build formats or partitions a device: never overwrite what is there.
@@ -61,20 +61,18 @@ class PoolLogic(ResourceLogic):
                 problems.append(xml.Problem(key, f"required: {what}"))
         return problems
 
-    def describe(self, props: dict) -> str:
-        return f"pool '{props.get('name')}'"
-
     # ------------------------------------------------------------ libvirt
 
-    def _lookup(self, conn: libvirt.virConnect, uuid: str) -> libvirt.virStoragePool | None:
-        try:
-            return conn.storagePoolLookupByUUIDString(uuid)
-        except libvirt.libvirtError as exc:
-            if not_found(exc):
-                return None
-            raise
+    def lookup(self, conn, id_: str, fresh: bool = False):
+        return or_none(conn.storagePoolLookupByUUIDString, id_)
 
-    def _read(self, pool: libvirt.virStoragePool, props: dict, user_keys) -> dict:
+    def find(self, conn, props: dict, uri: str):
+        return or_none(conn.storagePoolLookupByName, props["name"])
+
+    def identify(self, pool) -> str:
+        return pool.UUIDString()
+
+    def snapshot(self, pool, props: dict, user_keys) -> dict:
         if pool.isActive():
             try:
                 pool.refresh(0)
@@ -91,98 +89,25 @@ class PoolLogic(ResourceLogic):
         live = {"autostart": bool(pool.autostart()), "running": bool(pool.isActive())}
         return self.outputs(props, user_keys, model, live, computed)
 
-    @staticmethod
-    def _build(pool: libvirt.virStoragePool, pool_type: str) -> None:
-        # The test driver builds nothing and knows no flags.
-        destructive = pool_type in _DESTRUCTIVE_BUILD and pool.connect().getType() != "TEST"
+    def make(self, conn, props: dict, what: str, uri: str):
+        with described(what, uri, "define"):
+            pool = conn.storagePoolDefineXML(xml.to_xml("pool", self.desired_model(props)), 0)
         try:
-            pool.build(libvirt.VIR_STORAGE_POOL_BUILD_NO_OVERWRITE if destructive else 0)
-        except libvirt.libvirtError as exc:
-            # Already formatted as asked: nothing to build. A different format stays an error.
-            message = exc.get_error_message() or ""
-            if exc.get_error_code() != libvirt.VIR_ERR_STORAGE_POOL_BUILT or (
-                "does not match" in message
-            ):
-                raise
-
-    def _set_state(self, pool: libvirt.virStoragePool, props: dict) -> None:
-        running = props.get("running", True)
-        if running and not pool.isActive():
-            pool.create(0)
-        elif not running and pool.isActive():
-            pool.destroy()
-        autostart = bool(props.get("autostart", False))
-        if bool(pool.autostart()) != autostart:
-            pool.setAutostart(int(autostart))
-
-    # ------------------------------------------------------------ lifecycle
-
-    def create(self, props: dict) -> tuple[str, dict]:
-        uri = self.uri(props)
-        what = self.describe(props)
-        user_keys = [k for k, v in props.items() if v is not None and not k.startswith("__")]
-
-        def action(conn: libvirt.virConnect):
+            with _needs(props["type"]):
+                if props.get("build", True):
+                    with described(what, uri, "build"):
+                        _build(pool, props["type"])
+                with described(what, uri, "start"):
+                    _set_state(pool, props)
+        except BaseException:
             try:
-                existing = conn.storagePoolLookupByName(props["name"])
-            except libvirt.libvirtError as exc:
-                if not not_found(exc):
-                    raise
-                existing = None
-            if existing is not None:
-                if not props.get("adopt"):
-                    raise LibvirtError(
-                        f"{what} already exists on {uri}; set adopt=True to manage it"
-                    )
-                self._apply(existing, {}, props, what, uri)
-                return existing.UUIDString(), self._read(existing, props, user_keys)
-            with described(what, uri, "define"):
-                pool = conn.storagePoolDefineXML(xml.to_xml("pool", self.desired_model(props)), 0)
-            try:
-                with _needs(props["type"]):
-                    if props.get("build", True):
-                        with described(what, uri, "build"):
-                            self._build(pool, props["type"])
-                    with described(what, uri, "start"):
-                        self._set_state(pool, props)
-                return pool.UUIDString(), self._read(pool, props, user_keys)
-            except BaseException:
-                try:
-                    _remove(pool, delete_target=False)
-                except libvirt.libvirtError:
-                    pass  # the original error says more
-                raise
+                _remove(pool, delete_target=False)
+            except libvirt.libvirtError:
+                pass  # the original error says more
+            raise
+        return pool
 
-        return run(uri, action)
-
-    def read(self, id_: str, outs: dict) -> dict | None:
-        uri = outs.get("uri") or self.uri(outs)
-
-        def action(conn: libvirt.virConnect):
-            pool = self._lookup(conn, id_)
-            if pool is None:
-                return None
-            with described(self.describe(outs), uri, "read"):
-                return self._read(pool, outs, self.user_keys(outs))
-
-        return run(uri, action)
-
-    def update(self, id_: str, olds: dict, news: dict) -> dict:
-        uri = self.uri(news)
-        what = self.describe(news)
-        user_keys = [k for k, v in news.items() if v is not None and not k.startswith("__")]
-
-        def action(conn: libvirt.virConnect):
-            pool = self._lookup(conn, id_)
-            if pool is None:
-                raise LibvirtError(f"{what} not found on {uri} (deleted outside Pulumi? run "
-                                   "`pulumi refresh`)")
-            self._apply(pool, olds, news, what, uri)
-            return self._read(pool, news, user_keys)
-
-        return run(uri, action)
-
-    def _apply(self, pool, olds: dict, news: dict, what: str, uri: str) -> None:
+    def apply(self, pool, olds: dict, news: dict, what: str, uri: str) -> None:
         """Patch the definition with the user's values and bring state in line."""
         live = xml.from_xml("pool", _definition(pool))
         before = self.desired_model(olds, keys=olds.get(INPUT_KEYS) or ())
@@ -199,22 +124,38 @@ class PoolLogic(ResourceLogic):
                     with described(what, uri, "restart"):
                         pool.destroy()
                         if news.get("build", True):
-                            self._build(pool, pool_type)
+                            _build(pool, pool_type)
                         pool.create(0)
             with described(what, uri, "start"):
-                self._set_state(pool, news)
+                _set_state(pool, news)
 
-    def delete(self, id_: str, outs: dict) -> None:
-        uri = outs.get("uri") or self.uri(outs)
+    def remove(self, pool, outs: dict) -> None:
+        _remove(pool, delete_target=bool(outs.get("delete_target")))
 
-        def action(conn: libvirt.virConnect):
-            pool = self._lookup(conn, id_)
-            if pool is None:
-                return
-            with described(self.describe(outs), uri, "delete"):
-                _remove(pool, delete_target=bool(outs.get("delete_target")))
 
-        run(uri, action)
+def _build(pool: libvirt.virStoragePool, pool_type: str) -> None:
+    # The test driver builds nothing and knows no flags.
+    destructive = pool_type in _DESTRUCTIVE_BUILD and pool.connect().getType() != "TEST"
+    try:
+        pool.build(libvirt.VIR_STORAGE_POOL_BUILD_NO_OVERWRITE if destructive else 0)
+    except libvirt.libvirtError as exc:
+        # Already formatted as asked: nothing to build. A different format stays an error.
+        message = exc.get_error_message() or ""
+        if exc.get_error_code() != libvirt.VIR_ERR_STORAGE_POOL_BUILT or (
+            "does not match" in message
+        ):
+            raise
+
+
+def _set_state(pool: libvirt.virStoragePool, props: dict) -> None:
+    running = props.get("running", True)
+    if running and not pool.isActive():
+        pool.create(0)
+    elif not running and pool.isActive():
+        pool.destroy()
+    autostart = bool(props.get("autostart", False))
+    if bool(pool.autostart()) != autostart:
+        pool.setAutostart(int(autostart))
 
 
 # Words of a failure that may come from a host lacking what the pool type needs.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import libvirt
 
 from .. import upload, xml
-from ..connection import LibvirtError, described, not_found, run
+from ..connection import LibvirtError, described, not_found, or_none
 from ..xml import Problem
 from .base import Input, ResourceLogic, get_path, is_unknown
 
@@ -83,16 +83,23 @@ class VolumeLogic(ResourceLogic):
         with described(f"pool '{props.get('pool')}'", uri):
             return conn.storagePoolLookupByName(props["pool"])
 
-    @staticmethod
-    def _lookup(conn: libvirt.virConnect, key: str) -> libvirt.virStorageVol | None:
-        try:
-            return conn.storageVolLookupByKey(key)
-        except libvirt.libvirtError as exc:
-            if not_found(exc):
-                return None
-            raise
+    def lookup(self, conn, id_: str, fresh: bool = False):
+        vol = or_none(conn.storageVolLookupByKey, id_)
+        if vol is not None and fresh:
+            try:  # files removed behind libvirt's back show only after a pool refresh
+                vol.storagePoolLookupByVolume().refresh(0)
+            except libvirt.libvirtError:
+                return vol
+            vol = or_none(conn.storageVolLookupByKey, id_)
+        return vol
 
-    def _read(self, vol: libvirt.virStorageVol, props: dict, user_keys) -> dict:
+    def find(self, conn, props: dict, uri: str):
+        return or_none(self._pool(conn, props, uri).storageVolLookupByName, props["name"])
+
+    def identify(self, vol) -> str:
+        return vol.key()
+
+    def snapshot(self, vol, props: dict, user_keys) -> dict:
         model = xml.from_xml("volume", vol.XMLDesc(0))
         _type, capacity, allocation = vol.info()
         computed = {
@@ -123,41 +130,28 @@ class VolumeLogic(ResourceLogic):
 
     # ------------------------------------------------------------ lifecycle
 
-    def create(self, props: dict) -> tuple[str, dict]:
-        uri = self.uri(props)
-        what = self.describe(props)
-        user_keys = [k for k, v in props.items() if v is not None and not k.startswith("__")]
+    def make(self, conn, props: dict, what: str, uri: str):
+        pool = self._pool(conn, props, uri)
+        if props.get("source") is not None:
+            vol = self._create_from_image(conn, pool, props, what, uri)
+        elif props.get("clone_from") is not None:
+            vol = self._create_clone(conn, pool, props, what, uri)
+        else:
+            with described(what, uri, "create"):
+                model = self._model_for_create(conn, props)
+                vol = pool.createXML(xml.to_xml("volume", model), 0)
+        try:
+            self._grow(vol, props, what, uri)
+        except BaseException:
+            _delete_quietly(vol)
+            raise
+        return vol
 
-        def action(conn: libvirt.virConnect):
-            pool = self._pool(conn, props, uri)
-            try:
-                existing = pool.storageVolLookupByName(props["name"])
-            except libvirt.libvirtError as exc:
-                if not not_found(exc):
-                    raise
-                existing = None
-            if existing is not None:
-                if not props.get("adopt"):
-                    raise LibvirtError(f"{what} already exists on {uri}; set adopt=True to "
-                                       "manage it")
-                self._grow(existing, props, what, uri)
-                return existing.key(), self._read(existing, props, user_keys)
-            if props.get("source") is not None:
-                vol = self._create_from_image(conn, pool, props, what, uri)
-            elif props.get("clone_from") is not None:
-                vol = self._create_clone(conn, pool, props, what, uri)
-            else:
-                with described(what, uri, "create"):
-                    model = self._model_for_create(conn, props)
-                    vol = pool.createXML(xml.to_xml("volume", model), 0)
-            try:
-                self._grow(vol, props, what, uri)
-                return vol.key(), self._read(vol, props, user_keys)
-            except BaseException:
-                _delete_quietly(vol)
-                raise
+    def apply(self, vol, olds: dict, news: dict, what: str, uri: str) -> None:
+        self._grow(vol, news, what, uri)
 
-        return run(uri, action)
+    def remove(self, vol, outs: dict) -> None:
+        vol.delete(0)
 
     def _create_from_image(self, conn, pool, props: dict, what: str, uri: str):
         """Create the volume sized for the image and stream the image into it."""
@@ -213,40 +207,6 @@ class VolumeLogic(ResourceLogic):
         with described(what, uri, "clone"):
             return pool.createXMLFrom(xml.to_xml("volume", model), source, 0)
 
-    def read(self, id_: str, outs: dict) -> dict | None:
-        uri = outs.get("uri") or self.uri(outs)
-
-        def action(conn: libvirt.virConnect):
-            vol = self._lookup(conn, id_)
-            if vol is None:
-                return None
-            try:
-                vol.storagePoolLookupByVolume().refresh(0)
-                vol = self._lookup(conn, id_)  # the refresh may show it is gone
-            except libvirt.libvirtError:
-                pass
-            if vol is None:
-                return None
-            with described(self.describe(outs), uri, "read"):
-                return self._read(vol, outs, self.user_keys(outs))
-
-        return run(uri, action)
-
-    def update(self, id_: str, olds: dict, news: dict) -> dict:
-        uri = self.uri(news)
-        what = self.describe(news)
-        user_keys = [k for k, v in news.items() if v is not None and not k.startswith("__")]
-
-        def action(conn: libvirt.virConnect):
-            vol = self._lookup(conn, id_)
-            if vol is None:
-                raise LibvirtError(f"{what} not found on {uri} (deleted outside Pulumi? run "
-                                   "`pulumi refresh`)")
-            self._grow(vol, news, what, uri)
-            return self._read(vol, news, user_keys)
-
-        return run(uri, action)
-
     def _grow(self, vol: libvirt.virStorageVol, props: dict, what: str, uri: str) -> None:
         """Resize to the asked capacity when it is more; refuse less (data would be lost)."""
         wanted = props.get("capacity")
@@ -259,18 +219,6 @@ class VolumeLogic(ResourceLogic):
                 vol.resize(size, 0)
         elif isinstance(size, int) and size < current:
             raise LibvirtError(f"cannot shrink {what} on {uri} from {current} to {size} bytes")
-
-    def delete(self, id_: str, outs: dict) -> None:
-        uri = outs.get("uri") or self.uri(outs)
-
-        def action(conn: libvirt.virConnect):
-            vol = self._lookup(conn, id_)
-            if vol is None:
-                return
-            with described(self.describe(outs), uri, "delete"):
-                vol.delete(0)
-
-        run(uri, action)
 
 
 def _source_identity(props: dict) -> tuple:
