@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from .. import xml
 from ..connection import LibvirtError, described, resolve_uri, run
-from ..xml import UNKNOWN, Problem
+from ..xml import UNKNOWN, Problem, has_unknown
 from ..xml.check import suggest
 
 INPUT_KEYS = "_input_keys"
@@ -51,16 +51,6 @@ COMMON_INPUTS = (
 )
 
 _PY_TYPES = {"bool": (bool,), "str": (str,), "int": (int,), "dict": (dict,)}
-
-
-def is_unknown(value: Any) -> bool:
-    if value is UNKNOWN:
-        return True
-    if isinstance(value, dict):
-        return any(is_unknown(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(is_unknown(v) for v in value)
-    return False
 
 
 def get_path(model: Any, path: str) -> Any:
@@ -301,7 +291,7 @@ class ResourceLogic:
             if name == "uri" or name not in keys:
                 continue
             old, new = olds.get(name, spec.default), news.get(name, spec.default)
-            if new is UNKNOWN or is_unknown(new) or old != new:
+            if has_unknown(new) or old != new:
                 result.changes.append(name)
                 if spec.on_change == "replace":
                     result.replaces.append(name)

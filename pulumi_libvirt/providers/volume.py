@@ -7,7 +7,7 @@ import libvirt
 from .. import upload, xml
 from ..connection import LibvirtError, described, not_found, or_none
 from ..xml import Problem
-from .base import Input, ResourceLogic, get_path, is_unknown
+from .base import Input, ResourceLogic, get_path
 
 
 class VolumeLogic(ResourceLogic):
@@ -56,7 +56,7 @@ class VolumeLogic(ResourceLogic):
                                     "backing_store"))
         source = news.get("source")
         if isinstance(source, dict):
-            for field, message in upload.validate_source(source, is_unknown=is_unknown):
+            for field, message in upload.validate_source(source, is_unknown=xml.has_unknown):
                 problems.append(Problem(f"source.{field}" if field != "source" else "source",
                                         message))
         old, new = olds.get("capacity"), news.get("capacity")

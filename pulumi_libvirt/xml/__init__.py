@@ -8,7 +8,15 @@ schemas by ``scripts/generate.py``; ``policy`` holds what the schemas cannot say
 """
 
 from .check import UNKNOWN, Problem, check
-from .compare import canonical, differences, merge, project, same, to_bytes
+from .compare import (
+    canonical,
+    differences,
+    has_unknown,
+    merge,
+    project,
+    same,
+    to_bytes,
+)
 from .convert import canonical as canonical_xml
 from .convert import from_xml, to_xml
 from .policy import update_mode
@@ -16,5 +24,6 @@ from .spec import KINDS, load
 
 __all__ = [
     "KINDS", "UNKNOWN", "Problem", "canonical", "canonical_xml", "check", "differences",
-    "from_xml", "load", "merge", "project", "same", "to_bytes", "to_xml", "update_mode",
+    "from_xml", "has_unknown", "load", "merge", "project", "same", "to_bytes", "to_xml",
+    "update_mode",
 ]

@@ -290,7 +290,7 @@ def differences(kind: str, old: dict, new: dict, keys=None) -> list[str]:
 
 def _diff_field(kind, spec: ElementSpec, key: str, old: Any, new: Any, path: str, found) -> None:
     field = spec.fields.get(key)
-    if _has_unknown(new):
+    if has_unknown(new):
         found.append(path)
         return
     if isinstance(field, Attr):
@@ -333,13 +333,14 @@ def _diff_element(kind, spec: ElementSpec, old: Any, new: Any, path: str, found)
     found.append(path)
 
 
-def _has_unknown(value: Any) -> bool:
+def has_unknown(value: Any) -> bool:
+    """Whether a value is, or holds, a value not known yet (Pulumi preview)."""
     if value is UNKNOWN:
         return True
     if isinstance(value, dict):
-        return any(_has_unknown(v) for v in value.values())
+        return any(has_unknown(v) for v in value.values())
     if isinstance(value, (list, tuple)):
-        return any(_has_unknown(v) for v in value)
+        return any(has_unknown(v) for v in value)
     return False
 
 
