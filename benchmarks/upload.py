@@ -6,8 +6,9 @@ over HTTP on 127.0.0.1 from a separate process (sendfile), and:
 
 1. uploads a ``--size`` GiB image with our code (HTTP, sha256 verified) and with
    ``virsh vol-upload`` (the C client reading the same file from disk: the baseline), alternating,
-   ``--repeat`` times each; prints MiB/s of each and the ratio (target >= 0.95);
-   also our upload from the local file (sparse-capable path) for reference;
+   ``--repeat`` times each; prints MiB/s of each and the ratio (target >= 0.95); also
+   ``curl | virsh vol-upload`` (the C client fed over the same HTTP server: like for like with
+   our HTTP path, server CPU included) and our upload from the local file, for reference;
 2. measures the peak RSS of a child process uploading ``--rss-sizes`` GiB images over HTTP
    (target <= 100 MB and flat), next to the RSS of a child that only imports the modules.
 
@@ -25,6 +26,7 @@ import multiprocessing
 import os
 import resource
 import secrets
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -221,14 +223,22 @@ def main() -> None:
         finally:
             vol.delete(0)
 
-    def virsh(image: Path) -> tuple[float, float]:
-        """Upload with virsh vol-upload: (MiB/s, client CPU s per GiB)."""
+    def virsh(image: Path, via_http: bool = False) -> tuple[float, float]:
+        """Upload with virsh vol-upload: (MiB/s, client CPU s per GiB).
+
+        ``via_http``: virsh reads the image from curl, over the same HTTP server as ours.
+        """
         size = image.stat().st_size
         vol = new_volume(size)
         os.sync()
         try:
             cmd = ["virsh", "-q", "-c", args.uri, "vol-upload", "--pool", name, vol.name()]
-            _, wall, cpu = run([*cmd, str(image)])
+            if via_http:
+                url = f"http://127.0.0.1:{port}/{image.name}"
+                line = f"curl -sSf {shlex.quote(url)} | {shlex.join(cmd)} /dev/stdin"
+                _, wall, cpu = run(["bash", "-o", "pipefail", "-c", line])
+            else:
+                _, wall, cpu = run([*cmd, str(image)])
             return size / MiB / wall, cpu / (size / GiB)
         finally:
             vol.delete(0)
@@ -246,6 +256,7 @@ def main() -> None:
         print(f"generated {size / GiB:g} GiB image in {time.perf_counter() - t0:.1f}s", flush=True)
         clients = {  # key: (label, run one upload -> (MiB/s, CPU s/GiB, ...))
             "virsh": ("virsh vol-upload (file)", lambda: virsh(image)),
+            "virsh-http": ("curl | virsh vol-upload", lambda: virsh(image, via_http=True)),
             "http": ("ours HTTP, sha256 verified", lambda: ours(image, sha)),
             "http-nodigest": ("ours HTTP, no digest", lambda: ours(image, "")),
             "file": ("ours file, sha256 verified", lambda: ours(image, sha, via_http=False)),
