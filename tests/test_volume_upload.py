@@ -258,3 +258,20 @@ def test_permissions(engine, pool_name, tmp_path) -> None:
     step = engine.preview(image_program(pool_name, tmp_path / "pool", capacity=MiB,
                                         format="raw", permissions={"mode": 0o600})).step("disk")
     assert step.op == "replace"  # libvirt cannot change a volume's permissions
+
+
+def test_secret_headers_stay_secret(engine, server, pool_name, tmp_path) -> None:
+    import pulumi
+
+    def program() -> None:
+        pool = libvirt.Pool("images", name=pool_name, type="dir",
+                            target={"path": str(tmp_path / "pool")})
+        source = pulumi.Output.secret({"url": server.url("normal", "small.raw"),
+                                       "headers": {"Authorization": "Bearer s3cret"}})
+        libvirt.Volume("disk", name="disk.img", pool=pool.name, source=source)
+
+    engine.up(program)
+    url_requests = [entry for entry in server.log if entry[3] == "Bearer s3cret"]
+    assert url_requests  # the token went to the server
+    assert "source" in engine.secret_outputs("disk")  # and stays secret in the state
+    assert "s3cret" not in engine.last_stderr

@@ -743,3 +743,15 @@ def test_shorthands_project_onto_what_libvirt_adds():
     assert xml.project("volume", volume, {"target": {"format": "qcow2"}}) == {
         "target": {"format": "qcow2"}
     }
+
+
+def test_update_modes_say_how_libvirt_applies_a_change():
+    assert xml.update_mode("domain", "current_memory") == "live"
+    assert xml.update_mode("domain", "memory") == "reboot"  # the kind's default
+    assert xml.update_mode("domain", "devices.disks.target.bus") == "live"  # longest prefix
+    assert xml.update_mode("domain", "name") == "replace"
+    assert xml.update_mode("network", "ips.dhcp.hosts") == "live"
+    assert xml.update_mode("network", "forward.mode") == "reboot"
+    assert xml.update_mode("volume", "capacity") == "live"
+    assert xml.update_mode("volume", "target.format.type") == "replace"
+    assert xml.update_mode("pool", "target.path") == "reboot"

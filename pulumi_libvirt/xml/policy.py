@@ -161,31 +161,51 @@ NORMALIZERS = {
     ("volume", "target.path"): _path,
 }
 
-# How libvirt can apply a change to a field (kind, path prefix) -> "live" | "reboot" | "replace".
-# The longest matching prefix wins; the kind's default applies otherwise.
+# How libvirt can apply a change to a field (kind, path prefix): "live" (to the running object
+# and its definition), "reboot" (the definition changes now, the object at its next start) or
+# "replace" (libvirt cannot change it: a new object). The longest matching prefix wins; the
+# kind's "" row is the default. Resources may refine a row from the value (a disk on a bus that
+# cannot hot-plug needs a reboot).
 UPDATE_MODES = {
+    ("domain", ""): "reboot",
+    ("domain", "name"): "replace",
+    ("domain", "uuid"): "replace",
+    ("domain", "type"): "replace",
+    ("domain", "title"): "live",
+    ("domain", "description"): "live",
+    ("domain", "metadata"): "live",
+    ("domain", "current_memory"): "live",
+    ("domain", "vcpu.current"): "live",
+    ("domain", "memtune"): "live",
+    ("domain", "blkiotune"): "live",
+    ("domain", "cputune.shares"): "live",
+    ("domain", "cputune.period"): "live",
+    ("domain", "cputune.quota"): "live",
+    ("domain", "devices.disks"): "live",
+    ("domain", "devices.interfaces"): "live",
+    ("domain", "devices.hostdevs"): "live",
+    ("domain", "devices.filesystems"): "live",
+    ("domain", "devices.graphics.passwd"): "live",
+    ("domain", "devices.graphics.passwd_valid_to"): "live",
+    ("network", ""): "reboot",  # redefine, then restart the network if it runs
+    ("network", "name"): "replace",
+    ("network", "uuid"): "replace",
+    ("network", "ips.dhcp.hosts"): "live",
+    ("network", "ips.dhcp.ranges"): "live",
+    ("network", "dns.hosts"): "live",
+    ("network", "dns.txts"): "live",
+    ("network", "dns.srvs"): "live",
+    ("network", "portgroups"): "live",
+    ("network", "forward.interfaces"): "live",
     ("pool", ""): "reboot",  # redefine, then restart the pool if it runs
     ("pool", "name"): "replace",
     ("pool", "uuid"): "replace",
     ("pool", "type"): "replace",
     ("volume", ""): "replace",
     ("volume", "capacity"): "live",
-    ("domain", ""): "reboot",
-    ("domain", "name"): "replace",
-    ("domain", "uuid"): "replace",
-    ("domain", "type"): "replace",
-    ("domain", "memory"): "reboot",
-    ("domain", "current_memory"): "live",
-    ("domain", "vcpu.current"): "live",
-    ("domain", "description"): "live",
-    ("domain", "title"): "live",
-    ("domain", "metadata"): "live",
-    ("network", ""): "reboot",
-    ("network", "name"): "replace",
-    ("network", "uuid"): "replace",
-    ("network", "ips.dhcp.hosts"): "live",
-    ("network", "dns.hosts"): "live",
-    ("network", "portgroups"): "live",
+    ("nodedev", ""): "replace",
+    ("domainsnapshot", ""): "replace",
+    ("domainsnapshot", "description"): "live",
 }
 
 
