@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pulumi
 from pulumi.dynamic import (
     CheckFailure,
     CheckResult,
@@ -74,7 +75,12 @@ class LibvirtProvider(ResourceProvider):
         return CheckResult(to_engine(inputs), failures)
 
     def diff(self, _id: str, _olds: dict, _news: dict) -> DiffResult:
-        result = self.logic().diff(_props(_olds), _props(_news))
+        logic, news = self.logic(), _props(_news)
+        result = logic.diff(_props(_olds), news)
+        if result.reboot and not result.replaces:
+            # The CLI shows no detailed diff for dynamic resources: say it in words.
+            pulumi.log.info(f"{logic.describe(news)}: changing {', '.join(result.reboot)} "
+                            "takes effect by restarting it")
         return DiffResult(
             changes=bool(result.changes),
             replaces=result.replaces,

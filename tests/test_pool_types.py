@@ -62,6 +62,8 @@ def test_fs_pool_on_a_loop_device(fs: str, system_uri: str, run_prefix: str, tmp
         changed = fs_pool(name, image, mount, fs, autostart=True,
                           refresh={"volume": {"allocation": "capacity"}})
         assert engine.preview(changed).ops == {"fs": "update", "vol": "same"}
+        assert f"pool '{name}': changing refresh takes effect by restarting it" in (
+            engine.last_stderr)
         engine.up(changed)
         assert "<volume allocation='capacity'/>" in virsh("pool-dumpxml", name)
         assert "Autostart:      yes" in virsh("pool-info", name)

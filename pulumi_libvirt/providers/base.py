@@ -275,7 +275,7 @@ class ResourceLogic:
         if new_uri is UNKNOWN or self.uri(news) != olds.get("uri", self.uri(olds)):
             result.replaces.append("uri")
         before_keys = set(self.user_keys(olds)) if INPUT_KEYS in olds else set(olds)
-        after_keys = {k for k, v in news.items() if v is not None and not k.startswith("__")}
+        after_keys = set(self.written_keys(news))
         keys = before_keys | after_keys
         old_model = self.desired_model(olds, keys=before_keys)
         new_model = self.desired_model(news, keys=after_keys)
