@@ -65,8 +65,10 @@ __all__ = [
 ]
 
 MiB = 1024 * 1024
-#: Bytes read (and sent to libvirt) per chunk. 1-4 MiB is the sweet spot for libvirt streams.
-CHUNK_SIZE = 1 * MiB
+#: Bytes read (and sent to libvirt) per chunk: libvirt's own message payload (virsh uses it).
+#: Bigger messages look faster on small uploads but halve the rate of multi-GiB ones (measured:
+#: 2 GiB at ~1000 MiB/s with 256 KiB, 300-500 MiB/s with 1 MiB).
+CHUNK_SIZE = 256 * 1024
 #: Bytes read before upload to sniff the format (the ISO 9660 magic sits at 0x8001).
 HEAD_SIZE = 64 * 1024
 #: Chunks buffered between the reading thread and the sending thread.
