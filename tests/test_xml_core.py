@@ -755,3 +755,15 @@ def test_update_modes_say_how_libvirt_applies_a_change():
     assert xml.update_mode("volume", "capacity") == "live"
     assert xml.update_mode("volume", "target.format.type") == "replace"
     assert xml.update_mode("pool", "target.path") == "reboot"
+
+
+def test_merge_keeps_what_libvirt_generated_for_an_interface_without_a_mac():
+    live = {"name": "x", "devices": {"interfaces": [
+        {"type": "network", "mac": {"address": "52:54:00:aa:bb:cc"},
+         "source": {"network": "default"}, "address": {"type": "pci", "bus": 1}}]}}
+    want = {"name": "x", "devices": {"interfaces": [
+        {"type": "network", "source": {"network": "lan"}}]}}
+    (merged,) = xml.merge("domain", live, want)["devices"]["interfaces"]
+    assert merged["mac"] == {"address": "52:54:00:aa:bb:cc"}  # same NIC, same MAC
+    assert merged["address"] == {"type": "pci", "bus": 1}
+    assert merged["source"] == {"network": "lan"}

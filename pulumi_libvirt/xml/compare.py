@@ -245,12 +245,13 @@ def _identity(kind: str, field: Child, item: Any, path: str) -> Any:
     return tuple(values)
 
 
-def _project_list(kind: str, field: Child, live: list, desired: Any, path: str) -> Any:
-    if not isinstance(desired, (list, tuple)):
-        return live
+def _match_items(kind: str, field: Child, live: list, desired: list, path: str) -> list:
+    """For each desired item, the index of the live item it stands for, or None: the one with
+    the same identity key (policy.IDENTITY), else, for an item without one (an interface whose
+    MAC libvirt generated), the one at the same position."""
     keyed = (kind, path) in policy.IDENTITY
     used: set[int] = set()
-    result = []
+    matches: list = []
     for position, want in enumerate(desired):
         ident = _identity(kind, field, want, path) if keyed else None
         if ident is not None:
@@ -261,13 +262,27 @@ def _project_list(kind: str, field: Child, live: list, desired: Any, path: str) 
             )
         else:
             match = position if position < len(live) and position not in used else None
-        if match is None:
-            continue
-        used.add(match)
-        result.append(_project_element(kind, field.spec, live[match], want, path))
-    if (kind, path) not in policy.OPEN_LISTS:
-        result.extend(item for i, item in enumerate(live) if i not in used)
-    return result
+        if match is not None:
+            used.add(match)
+        matches.append(match)
+    return matches
+
+
+def _unmatched(kind: str, live: list, matches: list, path: str, open_only: bool) -> list:
+    """Live items no desired item stands for, when the list keeps them."""
+    keep = ((kind, path) in policy.OPEN_LISTS) == open_only
+    return [item for i, item in enumerate(live) if i not in matches] if keep else []
+
+
+def _project_list(kind: str, field: Child, live: list, desired: Any, path: str) -> Any:
+    if not isinstance(desired, (list, tuple)):
+        return live
+    matches = _match_items(kind, field, live, desired, path)
+    result = [
+        _project_element(kind, field.spec, live[match], want, path)
+        for want, match in zip(desired, matches, strict=True) if match is not None
+    ]
+    return result + _unmatched(kind, live, matches, path, open_only=False)
 
 
 # ---------------------------------------------------------------- differences
@@ -382,28 +397,14 @@ def _merge(kind: str, spec: ElementSpec, live: Any, want: Any, before: Any, path
 
 
 def _merge_list(kind: str, field: Child, live: list, want: list, before: Any, path: str) -> list:
-    keyed = (kind, path) in policy.IDENTITY
-    used: set[int] = set()
+    matches = _match_items(kind, field, live, want, path)
     result = []
-    for position, item in enumerate(want):
-        ident = _identity(kind, field, item, path) if keyed else None
-        match = None
-        if ident is not None:
-            match = next(
-                (i for i, entry in enumerate(live)
-                 if i not in used and _identity(kind, field, entry, path) == ident),
-                None,
-            )
-        elif not keyed and position < len(live):
-            match = position
+    for position, (item, match) in enumerate(zip(want, matches, strict=True)):
         previous = None
         if isinstance(before, list) and position < len(before):
             previous = before[position]
         if match is None:
             result.append(item)
         else:
-            used.add(match)
             result.append(_merge(kind, field.spec, live[match], item, previous, path))
-    if (kind, path) in policy.OPEN_LISTS:
-        result.extend(entry for i, entry in enumerate(live) if i not in used)
-    return result
+    return result + _unmatched(kind, live, matches, path, open_only=True)
