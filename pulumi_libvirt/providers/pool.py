@@ -10,7 +10,7 @@ import libvirt
 
 from .. import xml
 from ..connection import LibvirtError, described, or_none
-from .base import INPUT_KEYS, Input, ResourceLogic
+from .base import Input, ResourceLogic
 
 # Pool types whose build formats or partitions a device: never overwrite what is there.
 _DESTRUCTIVE_BUILD = {"fs", "disk", "logical"}
@@ -110,16 +110,14 @@ class PoolLogic(ResourceLogic):
     def apply(self, pool, olds: dict, news: dict, what: str, uri: str) -> None:
         """Patch the definition with the user's values and bring state in line."""
         live = xml.from_xml("pool", _definition(pool))
-        before = self.desired_model(olds, keys=olds.get(INPUT_KEYS) or ())
-        merged = xml.merge("pool", live, self.desired_model(news), before)
+        before = self.desired_model(olds, keys=self.user_keys(olds))
+        merged = xml.to_xml("pool", xml.merge("pool", live, self.desired_model(news), before))
         pool_type = news.get("type") or live.get("type")
-        changed = xml.canonical_xml(xml.to_xml("pool", merged)) != xml.canonical_xml(
-            xml.to_xml("pool", live)
-        )
+        changed = xml.canonical_xml(merged) != xml.canonical_xml(xml.to_xml("pool", live))
         with _needs(pool_type):
             if changed:
                 with described(what, uri, "redefine"):
-                    pool.connect().storagePoolDefineXML(xml.to_xml("pool", merged), 0)
+                    pool.connect().storagePoolDefineXML(merged, 0)
                 if pool.isActive():  # the new definition takes effect on the next start
                     with described(what, uri, "restart"):
                         pool.destroy()

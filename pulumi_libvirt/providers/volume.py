@@ -5,7 +5,7 @@ from __future__ import annotations
 import libvirt
 
 from .. import upload, xml
-from ..connection import LibvirtError, described, not_found, or_none
+from ..connection import LibvirtError, described, or_none
 from ..xml import Problem
 from .base import Input, ResourceLogic, get_path
 
@@ -18,7 +18,7 @@ class VolumeLogic(ResourceLogic):
     noun = "volume"
     inputs = (
         Input("pool", "str", "Name of the storage pool that holds the volume.",
-              on_change="replace"),
+              on_change="replace", live=True),
         Input("source", "dict", "Image to upload into the volume on create: {'url': "
               "'https://...'} (http, https, file) or {'path': '/local/file'}, with optional "
               "'sha256' (verified; a mismatch deletes the volume) and HTTP 'headers'. Streamed, "
@@ -46,10 +46,11 @@ class VolumeLogic(ResourceLogic):
         for key, what in (("name", "the volume's file name"), ("pool", "the pool's name")):
             if news.get(key) is None:
                 problems.append(Problem(key, f"required: {what}"))
-        if news.get("capacity") is None and not self._sized_elsewhere(news):
-            problems.append(Problem("capacity", "required unless backing_store is given: the "
-                                    "size in bytes, or {'value': 20, 'unit': 'GiB'}"))
-        given = [k for k in ("source", "clone_from", "backing_store") if news.get(k) is not None]
+        given = [k for k in _DATA_FROM if news.get(k) is not None]
+        if news.get("capacity") is None and not given:
+            problems.append(Problem("capacity", "required unless source, clone_from or "
+                                    "backing_store is given: the size in bytes, or "
+                                    "{'value': 20, 'unit': 'GiB'}"))
         if len(given) > 1:
             problems.append(Problem(given[1], f"cannot be combined with {given[0]}: a volume "
                                     "gets its data from one of source, clone_from and "
@@ -69,9 +70,6 @@ class VolumeLogic(ResourceLogic):
                     "whether the guest's filesystem still uses it; give the volume a new "
                     "name to replace it with a smaller one"))
         return problems
-
-    def _sized_elsewhere(self, props: dict) -> bool:
-        return any(props.get(key) is not None for key in ("backing_store", "source", "clone_from"))
 
     @staticmethod
     def _bytes(value) -> int | tuple:
@@ -109,9 +107,7 @@ class VolumeLogic(ResourceLogic):
             "allocation": allocation,
         }
         live = {"pool": vol.storagePoolLookupByVolume().name()}
-        outs = self.outputs(props, user_keys, model, live, computed)
-        outs["pool"] = live["pool"]
-        return outs
+        return self.outputs(props, user_keys, model, live, computed)
 
     def diff(self, olds: dict, news: dict):
         result = super().diff(olds, news)
@@ -157,10 +153,8 @@ class VolumeLogic(ResourceLogic):
         """Create the volume sized for the image and stream the image into it."""
         try:
             with upload.open_source(props["source"]) as image:
-                declared = props.get("format") or get_path(props.get("target"),
-                                                           "format.type")
-                image.check_format(declared)
                 model = self.desired_model(props)
+                image.check_format(get_path(model, "target.format.type"))
                 wanted = self._bytes(model["capacity"]) if model.get("capacity") else None
                 if image.size is None and wanted is None:
                     raise LibvirtError(
@@ -196,12 +190,8 @@ class VolumeLogic(ResourceLogic):
     def _create_clone(self, conn, pool, props: dict, what: str, uri: str):
         origin = props["clone_from"]
         with described(f"volume '{origin}' (clone_from)", uri):
-            try:
-                source = conn.storageVolLookupByKey(origin)
-            except libvirt.libvirtError as exc:
-                if not not_found(exc):
-                    raise
-                source = conn.storageVolLookupByPath(origin)
+            source = or_none(conn.storageVolLookupByKey, origin) or (
+                conn.storageVolLookupByPath(origin))
         model = self.desired_model(props)
         model["capacity"] = source.info()[1]  # grown afterwards when asked for more
         with described(what, uri, "clone"):
@@ -219,6 +209,10 @@ class VolumeLogic(ResourceLogic):
                 vol.resize(size, 0)
         elif isinstance(size, int) and size < current:
             raise LibvirtError(f"cannot shrink {what} on {uri} from {current} to {size} bytes")
+
+
+# Where a volume's data can come from, other than nothing: one of them at most.
+_DATA_FROM = ("source", "clone_from", "backing_store")
 
 
 def _source_identity(props: dict) -> tuple:
