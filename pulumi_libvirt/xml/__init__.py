@@ -19,11 +19,10 @@ from .compare import (
 )
 from .convert import canonical as canonical_xml
 from .convert import from_xml, to_xml
-from .policy import update_mode
-from .spec import KINDS, load
+from .spec import KINDS, key_path, load, update_mode
 
 __all__ = [
     "KINDS", "UNKNOWN", "Problem", "canonical", "canonical_xml", "check", "differences",
-    "from_xml", "has_unknown", "load", "merge", "project", "same", "to_bytes", "to_xml",
+    "from_xml", "has_unknown", "key_path", "load", "merge", "project", "same", "to_bytes", "to_xml",
     "update_mode",
 ]

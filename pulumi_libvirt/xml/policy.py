@@ -57,6 +57,20 @@ def snake(name: str) -> str:
     return name.replace("-", "_").replace(".", "_").lower()
 
 
+def element_key(parent_tag: str, child_tag: str) -> str:
+    """A child element's key before pluralisation and renames: its snake_case name, with the
+    namespace's prefix when it is in another namespace than its parent (tags in Clark notation).
+    A list's items may be written one at a time under this key (``source`` for ``sources``)."""
+    parent_ns = parent_tag[1:].split("}")[0] if parent_tag.startswith("{") else ""
+    ns, local = child_tag[1:].split("}") if child_tag.startswith("{") else ("", child_tag)
+    key = snake(local)
+    if ns != parent_ns:
+        if ns not in NAMESPACES:
+            raise ValueError(f"<{child_tag}>: namespace has no prefix in policy.NAMESPACES")
+        key = f"{NAMESPACES[ns]}_{key}"
+    return key
+
+
 def plural(key: str) -> str:
     if key in PLURALS:
         return PLURALS[key]

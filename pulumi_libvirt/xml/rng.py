@@ -399,17 +399,13 @@ def _keyed_rows(specs: list[Spec]) -> list[tuple]:
 
     rows = []
     for spec in specs:
-        parent_ns, parent_local = _split(spec.tag)
+        parent_local = _split(spec.tag)[1]
         attrs = tuple((xml, policy.snake(xml), vtype, req) for xml, vtype, req in spec.attrs)
         attr_keys = {key for _x, key, _t, _r in attrs}
         children = []
         for clark, child, many, req in spec.children:
-            ns, local = _split(clark)
-            key = policy.snake(local)
-            if ns != parent_ns:
-                if ns not in policy.NAMESPACES:
-                    raise ValueError(f"<{clark}>: namespace has no prefix in policy.NAMESPACES")
-                key = f"{policy.NAMESPACES[ns]}_{key}"
+            local = _split(clark)[1]
+            key = policy.element_key(spec.tag, clark)
             many = many and (parent_local, local) not in policy.SINGLE
             if many:
                 key = policy.plural(key)

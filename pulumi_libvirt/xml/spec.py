@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 
-from .policy import pattern_name
+from .policy import element_key, pattern_name
+from .policy import update_mode as _update_mode
 
 KINDS = ("domain", "network", "pool", "volume", "nodedev", "domainsnapshot")
 
@@ -81,6 +82,7 @@ class Child:
     spec: ElementSpec
     many: bool = False
     required: bool = False
+    singular: str = ""  # a list's key for one item: ``source`` for ``sources`` (may equal key)
 
 
 @dataclass(eq=False)
@@ -94,6 +96,9 @@ class ElementSpec:
     order: dict = field(default_factory=dict)  # child key -> position in the schema
     shape: str = "dict"
     shorthand: Attr | None = None  # the only attribute: "qcow2" stands for {"type": "qcow2"}
+    # A list written one item at a time: singular key -> the list's key (``source`` ->
+    # ``sources``), for lists whose singular is not a field of its own.
+    singulars: dict = field(default_factory=dict)
 
     def _shape(self) -> str:
         """How the element appears in the model.
@@ -128,12 +133,18 @@ def load(kind: str) -> ElementSpec:
         for xml, key, vtype, required in attrs:
             spec.attrs[xml] = Attr(xml, key, ValueType(*vtype), required)
         for tag, key, index, many, required in children:
-            spec.children[tag] = Child(tag, key, specs[index], many, required)
+            singular = element_key(spec.tag, tag) if many else key
+            spec.children[tag] = Child(tag, key, specs[index], many, required, singular)
         spec.text = ValueType(*text) if text is not None else None
         spec.raw = raw
         spec.fields = {a.key: a for a in spec.attrs.values()}
         spec.fields.update({c.key: c for c in spec.children.values()})
         spec.order = {c.key: i for i, c in enumerate(spec.children.values())}
+        spec.singulars = {
+            c.singular: c.key for c in spec.children.values()
+            if c.many and c.singular != c.key and c.singular not in spec.fields
+            and c.singular != "value"
+        }
         spec.shape = spec._shape()
         if len(spec.attrs) == 1 and spec.text is None and not spec.raw:
             spec.shorthand = next(iter(spec.attrs.values()))
@@ -144,3 +155,40 @@ def namespaces(kind: str) -> dict:
     """Prefix -> namespace URI for the namespaced elements of ``kind``."""
     table = importlib.import_module(f"pulumi_libvirt.xml.tables.{kind}")
     return dict(table.NAMESPACES)
+
+
+def one_item(child: Child) -> bool:
+    """Whether a list takes a single item under its own key (``graphics``: the singular is
+    the plural)."""
+    return child.many and child.singular == child.key
+
+
+def field_of(spec: ElementSpec, key: str) -> tuple[Attr | Child | None, bool]:
+    """The field a model key names, and whether the key is a list's singular (one item)."""
+    found = spec.fields.get(key)
+    if found is not None:
+        return found, False
+    plural = spec.singulars.get(key)
+    return (spec.fields[plural], True) if plural is not None else (None, False)
+
+
+def key_path(kind: str, path: str) -> str:
+    """A dotted model path with singulars written as their lists' keys: the form the policy
+    rows use (``source.device.path`` -> ``source.devices.path``)."""
+    spec: ElementSpec | None = load(kind)
+    steps = []
+    for step in path.split(".") if path else ():
+        found = None
+        if spec is not None:
+            found, singular = field_of(spec, step)
+            if singular:
+                step = found.key
+        steps.append(step)
+        spec = found.spec if isinstance(found, Child) else None
+    return ".".join(steps)
+
+
+def update_mode(kind: str, path: str) -> str:
+    """How a change at ``path`` is applied: live, at next boot/restart, or by replacing
+    (``policy.UPDATE_MODES``; singular keys count as their lists)."""
+    return _update_mode(kind, key_path(kind, path))
