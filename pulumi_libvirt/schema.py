@@ -12,7 +12,7 @@ from typing import Any
 
 from . import __version__, xml
 from .providers import LOGIC, ResourceLogic
-from .xml.spec import Attr, ElementSpec, ValueType
+from .xml.spec import Attr, Child, ElementSpec, ValueType
 
 PACKAGE = "libvirt"
 DOCS = {
@@ -80,6 +80,8 @@ class _Builder:
         properties = {}
         for key, field in spec.fields.items():
             properties[key] = self.field(spec, key, field, type_name + _camel(key))
+        for singular, plural in spec.singulars.items():
+            properties[singular] = self.singular(spec.fields[plural], type_name, plural)
         if spec.text is not None:
             properties["value"] = {**_scalar(spec.text),
                                    "description": _describe("The element's text.", spec.text)}
@@ -89,6 +91,13 @@ class _Builder:
             "properties": properties,
         }
         return type_name
+
+    def singular(self, field: Child, type_name: str, plural: str) -> dict:
+        """The property for one item of a list written alone (``source`` of ``sources``)."""
+        name = type_name + _camel(plural)
+        item = self.element(field.spec, name[:-1] if name.endswith("s") else name, "")
+        return {**item, "description": f"One element <{_local(field.tag)}>: shorthand for a "
+                                       f"one-item '{plural}'."}
 
     def field(self, parent: ElementSpec, key: str, field: Any, name: str) -> dict:
         if isinstance(field, Attr):
@@ -125,6 +134,10 @@ def resource_schema(logic: type[ResourceLogic], builder: _Builder) -> dict:
     spec = xml.load(logic.kind)
     inputs: dict[str, dict] = {}
     for key in logic.xml_keys():
+        if key in spec.singulars:
+            inputs[key] = builder.singular(spec.fields[spec.singulars[key]], logic.type_name,
+                                           spec.singulars[key])
+            continue
         field = spec.fields[key]
         inputs[key] = builder.field(spec, key, field, logic.type_name + _camel(key))
     for alias, path in logic.aliases.items():

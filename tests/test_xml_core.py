@@ -767,3 +767,76 @@ def test_merge_keeps_what_libvirt_generated_for_an_interface_without_a_mac():
     assert merged["mac"] == {"address": "52:54:00:aa:bb:cc"}  # same NIC, same MAC
     assert merged["address"] == {"type": "pci", "bus": 1}
     assert merged["source"] == {"network": "lan"}
+
+
+# ---------------------------------------------------------------- a list's singular: one item
+
+FS_POOL_LIVE = """
+<pool type='fs'>
+  <name>data</name>
+  <source><device path='/dev/loop3'/><format type='ext4'/></source>
+  <target><path>/mnt/data</path></target>
+</pool>
+"""
+
+
+def test_a_list_takes_one_item_under_its_singular_key():
+    """``source.device`` is one item of ``source.devices``: checked, written, compared and
+    merged as that list."""
+    one = {"type": "fs", "name": "data", "source": {"device": {"path": "/dev/loop3"},
+                                                    "format": "ext4"}}
+    many = {"type": "fs", "name": "data", "source": {"devices": [{"path": "/dev/loop3"}],
+                                                     "format": "ext4"}}
+    assert check("pool", one) == []
+    assert to_xml("pool", one) == to_xml("pool", many)
+    assert xml.same("pool", load("pool"), one, many)
+    assert xml.differences("pool", many, one) == []
+    live = from_xml("pool", FS_POOL_LIVE)
+    assert live["source"]["devices"] == [{"path": "/dev/loop3"}]  # read back: the list
+    assert xml.project("pool", live, one) == one  # the user's shape is kept
+    merged = xml.merge("pool", live, one)
+    assert merged["source"]["devices"] == [{"path": "/dev/loop3"}] and "device" not in merged[
+        "source"]
+    assert canonical_xml(to_xml("pool", merged)) == canonical_xml(FS_POOL_LIVE)
+    # a list whose singular is its own key takes a single item too
+    assert check("domain", {"devices": {"graphics": {"type": "vnc"}}}) == []
+    assert xml.differences("domain", {"devices": {"graphics": [{"type": "vnc"}]}},
+                           {"devices": {"graphics": {"type": "vnc"}}}) == []
+
+
+def test_singular_drift_and_changes_show_under_the_key_as_written():
+    one = {"type": "fs", "name": "data", "source": {"device": {"path": "/dev/loop3"}}}
+    live = from_xml("pool", FS_POOL_LIVE)
+    moved = {"type": "fs", "name": "data", "source": {"device": {"path": "/dev/loop4"}}}
+    projected = xml.project("pool", live, moved)
+    assert projected["source"]["device"] == {"path": "/dev/loop3"}
+    assert xml.differences("pool", projected, moved) == ["source.device.path"]
+    # libvirt has a second device the user never wrote: drift, under the key as written
+    two = from_xml("pool", FS_POOL_LIVE.replace("<format", "<device path='/dev/loop5'/><format"))
+    projected = xml.project("pool", two, one)
+    assert projected["source"]["device"] == [{"path": "/dev/loop3"}, {"path": "/dev/loop5"}]
+    assert xml.differences("pool", projected, one) == ["source.device"]
+    # libvirt has none
+    none = from_xml("pool", FS_POOL_LIVE.replace("<device path='/dev/loop3'/>", ""))
+    assert "device" not in xml.project("pool", none, one)["source"]
+    # a change between the two spellings is no change; a different item is, as now written
+    old = {"source": {"devices": [{"path": "/dev/loop3"}]}}
+    assert xml.differences("pool", old, {"source": {"device": {"path": "/dev/loop9"}}}) == [
+        "source.device.path"]
+    # policy rows name lists by their keys; a singular path finds them
+    assert xml.key_path("network", "ip.dhcp.host.mac") == "ips.dhcp.hosts.mac"
+    assert xml.update_mode("network", "ip.dhcp.host") == "live"
+
+
+def test_singular_errors_name_the_field_as_written():
+    problems = messages("pool", {"type": "fs", "name": "p", "source": {
+        "device": {"pth": "/dev/x"}, "host": [{"name": "a"}]}})
+    assert problems["source.device.pth"] == "unknown key 'pth'; did you mean 'path'?"
+    assert problems["source.host"] == "expected one item, got a list (several go under 'hosts')"
+    both = messages("pool", {"source": {"device": {"path": "/a"}, "devices": [{"path": "/b"}]}})
+    assert both == {"source.device": "give either 'device' (one item) or 'devices' (a list), "
+                                      "not both"}
+    assert messages("pool", {"source": {"devise": {}}})["source.devise"].endswith(
+        "did you mean 'device' or 'devices'?")
+    problems = messages("domain", {"devices": {"disk": {"target": {"bus": "sataa"}}}})
+    assert problems["devices.disk.target.bus"].endswith("got 'sataa'; did you mean 'sata'?")

@@ -94,10 +94,11 @@ class ResourceLogic:
 
     @classmethod
     def xml_keys(cls) -> list[str]:
-        """Top-level XML model keys a user may write."""
+        """Top-level XML model keys a user may write (a list's singular for one item too)."""
         provider = cls.all_inputs()
+        spec = xml.load(cls.kind)
         return [
-            key for key in xml.load(cls.kind).fields
+            key for key in (*spec.fields, *spec.singulars)
             if key not in provider and key not in cls.read_only_xml and key not in cls.aliases
         ]
 

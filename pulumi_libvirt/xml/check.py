@@ -13,7 +13,7 @@ from functools import cache
 from typing import Any
 
 from .convert import EXTRA, parse_document
-from .spec import ElementSpec, ValueType, load
+from .spec import ElementSpec, ValueType, load, one_item
 
 
 class Unknown:
@@ -130,9 +130,11 @@ def _matches(vtype: ValueType, text: str) -> bool:
 class _Rules:
     """One element spec with what the checks look up, computed once per kind.
 
-    ``fields``: model key -> (None, value type, quick test) for an attribute, (rules, many) for
-    a child element. A quick test answers True for the common good values only; anything else
-    goes through ``check_value``, which finds the problem and words it.
+    ``fields``: model key -> (None, value type, quick test) for an attribute, (rules, many,
+    one) for a child element: for a list, ``one`` says whether its key also takes a single item
+    (``graphics``); for a list's singular key (``source`` of ``sources``), many is False and
+    ``one`` is the list's key. A quick test answers True for the common good values only;
+    anything else goes through ``check_value``, which finds the problem and words it.
     """
 
     __slots__ = ("spec", "shape", "text", "text_ok", "shorthand", "shorthand_ok", "fields")
@@ -162,7 +164,10 @@ def _prepared(kind: str) -> _Rules:
             pending.extend(child.spec for child in spec.children.values())
     for rule in rules.values():
         for child in rule.spec.children.values():
-            rule.fields[child.key] = (rules[id(child.spec)], child.many)
+            one = one_item(child) if child.many else None
+            rule.fields[child.key] = (rules[id(child.spec)], child.many, one)
+        for singular, plural in rule.spec.singulars.items():
+            rule.fields[singular] = (rule.fields[plural][0], False, plural)
     return rules[id(root)]
 
 
@@ -230,16 +235,35 @@ def check_element(rules: _Rules, value: Any, path: str, problems: list[Problem])
         elif field[1]:  # a list of elements
             sub = f"{path}.{key}" if path else key
             if not isinstance(item, (list, tuple)):
-                problems.append(Problem(sub, f"expected a list, got {_type_name(item)}"))
+                if field[2]:  # the list's own key takes one item too (graphics)
+                    check_element(field[0], item, sub, problems)
+                else:
+                    problems.append(Problem(sub, f"expected a list, got {_type_name(item)}"))
                 continue
             child = field[0]
             for index, entry in enumerate(item):
                 check_element(child, entry, f"{sub}[{index}]", problems)
+        elif field[2] is not None:  # one item of a list, under the list's singular
+            _check_singular(field, key, item, value, f"{path}.{key}" if path else key, problems)
         elif isinstance(item, (list, tuple)):
             problems.append(Problem(f"{path}.{key}" if path else key,
                                     "expected a single value, got a list"))
         else:
             check_element(field[0], item, f"{path}.{key}" if path else key, problems)
+
+
+def _check_singular(field: tuple, key: str, item: Any, value: dict, path: str,
+                    problems: list[Problem]) -> None:
+    """``source={...}`` where the list is ``sources``: one item, named as written."""
+    plural = field[2]
+    if isinstance(item, (list, tuple)):
+        problems.append(Problem(path, f"expected one item, got a list (several go under "
+                                      f"{plural!r})"))
+    elif value.get(plural) is not None:
+        problems.append(Problem(path, f"give either {key!r} (one item) or {plural!r} (a list), "
+                                      "not both"))
+    else:
+        check_element(field[0], item, path, problems)
 
 
 def _check_scalar(rules: _Rules, value: Any, path: str, problems: list[Problem]) -> None:

@@ -15,11 +15,37 @@ from . import policy
 from .check import UNKNOWN
 from .convert import EXTRA
 from .convert import canonical as canonical_xml
-from .spec import Attr, Child, ElementSpec, ValueType, load
+from .spec import Attr, Child, ElementSpec, ValueType, field_of, load
 
 
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
+
+
+def _items(value: Any) -> list:
+    """A list's value: a list, or one item written alone (``source={...}`` for ``sources``)."""
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _one_item(field: Any, value: Any) -> bool:
+    """Whether ``value`` is one item of a list field, written without the list."""
+    return isinstance(field, Child) and field.many and not isinstance(value, (list, tuple))
+
+
+def _plural_keys(spec: ElementSpec, value: Any) -> Any:
+    """A dict with every list written under its own key as a list (singulars folded in)."""
+    if not isinstance(value, dict):
+        return value
+    result: dict = {}
+    for key, item in value.items():
+        field, singular = field_of(spec, key)
+        if item is None or not isinstance(field, Child) or not field.many:
+            result[key] = item
+        elif field.key in result:
+            result[field.key] = _items(result[field.key] or []) + _items(item)
+        else:
+            result[field.key] = _items(item) if singular or _one_item(field, item) else item
+    return result
 
 
 # ---------------------------------------------------------------- canonical values
@@ -118,13 +144,14 @@ def _dict(kind: str, spec: ElementSpec, value: dict, path: str) -> dict:
     for key, item in value.items():
         if item is None:
             continue
-        field = spec.fields.get(key)
-        sub = _join(path, key)
+        field, _singular = field_of(spec, key)
+        sub = _join(path, field.key if field is not None else key)
         if isinstance(field, Attr):
             result[key] = canonical_value(kind, field.type, item, sub)
         elif isinstance(field, Child):
-            if field.many:
-                result[key] = [canonical(kind, field.spec, entry, sub) for entry in item]
+            if field.many:  # a singular's one item joins its list
+                items = [canonical(kind, field.spec, entry, sub) for entry in _items(item)]
+                result[field.key] = result.get(field.key, []) + items
             elif item is not False:
                 result[key] = canonical(kind, field.spec, item, sub)
         elif key == "value":
@@ -191,7 +218,7 @@ def _project_element(kind: str, spec: ElementSpec, live: Any, desired: Any, path
     ):
         result = {}
         for key, want in wanted.items():
-            got = _project_field(kind, spec, key, live.get(key), want, _join(path, key))
+            got = _project_field(kind, spec, key, live, want, path)
             if got is not None:
                 result[key] = got
         if wanted is not desired and same(kind, spec, result, wanted, path):
@@ -200,11 +227,21 @@ def _project_element(kind: str, spec: ElementSpec, live: Any, desired: Any, path
     return live
 
 
-def _project_field(kind: str, spec: ElementSpec, key: str, got: Any, want: Any, path: str) -> Any:
-    field = spec.fields.get(key)
+def _project_field(kind: str, spec: ElementSpec, key: str, live: dict, want: Any,
+                   parent: str) -> Any:
+    """The live value of one key the user wrote, in the user's shape: one item of a list
+    written alone (``source={...}`` for ``sources``) stays one item while libvirt has one."""
+    field, singular = field_of(spec, key)
+    path = _join(parent, field.key if field is not None else key)
+    got = live.get(field.key if field is not None else key)
     if want is UNKNOWN:
+        if singular and isinstance(got, list) and len(got) == 1:
+            return got[0]
         return got
     if isinstance(field, Child):
+        if _one_item(field, want):
+            items = _project_list(kind, field, got or [], [want], path)
+            return items[0] if len(items) == 1 else (items or None)
         if field.many:
             return _project_list(kind, field, got or [], want, path)
         if got is None and want is False:
@@ -295,57 +332,78 @@ def differences(kind: str, old: dict, new: dict, keys=None) -> list[str]:
     """
     spec = load(kind)
     found: list[str] = []
-    names = keys if keys is not None else set(old) | set(new)
-    for key in sorted(names):
-        if key not in spec.fields:
-            continue
-        _diff_field(kind, spec, key, old.get(key), new.get(key), key, found)
+    if keys is not None:
+        old = {k: v for k, v in old.items() if k in keys}
+        new = {k: v for k, v in new.items() if k in keys}
+    for key, (shown, before, after) in sorted(_paired(spec, old, new).items()):
+        if key in spec.fields:
+            _diff_field(kind, spec, key, before, after, key, shown, found)
     return sorted(set(found))
 
 
-def _diff_field(kind, spec: ElementSpec, key: str, old: Any, new: Any, path: str, found) -> None:
+def _paired(spec: ElementSpec, old: dict, new: dict) -> dict:
+    """Field key -> (key as written, old value, new value): a list written one item at a
+    time (``source`` of ``sources``) is paired with its list; the new side's spelling is shown."""
+    pairs: dict = {}
+    for side, value in ((1, old), (2, new)):
+        for key, item in _plural_keys(spec, value).items():
+            entry = pairs.setdefault(key, [key, None, None])
+            entry[side] = item
+    for value in (old, new):  # the spelling as written, the new side's last
+        for key in value:
+            field, _singular = field_of(spec, key)
+            if field is not None and field.key in pairs:
+                pairs[field.key][0] = key
+    return {key: tuple(entry) for key, entry in pairs.items()}
+
+
+def _diff_field(kind, spec: ElementSpec, key: str, old: Any, new: Any, path: str, shown: str,
+                found) -> None:
+    """``path``: the field's path in policy form (lists by their keys); ``shown``: as written."""
     field = spec.fields.get(key)
     if has_unknown(new):
-        found.append(path)
+        found.append(shown)
         return
     if isinstance(field, Attr):
         if canonical_value(kind, field.type, old, path) != canonical_value(
             kind, field.type, new, path
         ):
-            found.append(path)
+            found.append(shown)
         return
     if not isinstance(field, Child):
         if old != new:
-            found.append(path)
+            found.append(shown)
         return
     if field.many:
-        old_items, new_items = list(old or []), list(new or [])
+        old_items, new_items = _items(old or []), _items(new or [])
         if len(old_items) != len(new_items):
-            found.append(path)
+            found.append(shown)
             return
         for before, after in zip(old_items, new_items, strict=True):
-            _diff_element(kind, field.spec, before, after, path, found)
+            _diff_element(kind, field.spec, before, after, path, shown, found)
         return
     if old is False:
         old = None
     if new is False:
         new = None
-    _diff_element(kind, field.spec, old, new, path, found)
+    _diff_element(kind, field.spec, old, new, path, shown, found)
 
 
-def _diff_element(kind, spec: ElementSpec, old: Any, new: Any, path: str, found) -> None:
+def _diff_element(kind, spec: ElementSpec, old: Any, new: Any, path: str, shown: str,
+                  found) -> None:
     if same(kind, spec, old, new, path):
         return
     if isinstance(old, dict) and isinstance(new, dict) and spec.shape == "dict" and not spec.scaled:
-        for key in set(old) | set(new):
+        for key, (written, before, after) in _paired(spec, old, new).items():
             if key in spec.fields:
-                _diff_field(kind, spec, key, old.get(key), new.get(key), _join(path, key), found)
-            elif canonical(kind, spec, {key: old.get(key)}, path) != canonical(
-                kind, spec, {key: new.get(key)}, path
+                _diff_field(kind, spec, key, before, after, _join(path, key),
+                            _join(shown, written), found)
+            elif canonical(kind, spec, {key: before}, path) != canonical(
+                kind, spec, {key: after}, path
             ):
-                found.append(_join(path, key))
+                found.append(_join(shown, written))
         return
-    found.append(path)
+    found.append(shown)
 
 
 def has_unknown(value: Any) -> bool:
@@ -376,6 +434,7 @@ def _merge(kind: str, spec: ElementSpec, live: Any, want: Any, before: Any, path
         want, before = _expand(spec, want), _expand(spec, before)
     if not (isinstance(live, dict) and isinstance(want, dict)) or spec.scaled:
         return want
+    want, before = _plural_keys(spec, want), _plural_keys(spec, before)
     result = dict(live)
     if isinstance(before, dict):
         for key in before:

@@ -154,6 +154,8 @@ def _prepared(kind: str) -> _Node:
                 uri, local = qname[1:].split("}", 1)
                 qname = f"{node.prefixes[uri]}:{local}"
             node.fields_out[child.key] = (position, qname, target, child.many)
+        for singular, plural in node.spec.singulars.items():  # one item of a list
+            node.fields_out[singular] = node.fields_out[plural]
     return nodes[id(root)]
 
 
@@ -305,8 +307,8 @@ def _write_children(out: list, children: list) -> None:
     if len(children) > 1:
         children.sort(key=_FIRST)
     for _, (_, tag, child, many), item in children:
-        if not many:
-            _write(out, child, item, tag)
+        if not many or (item.__class__ is not list and item.__class__ is not tuple):
+            _write(out, child, item, tag)  # one element, or one item of a list
             continue
         for entry in item:
             if entry is not None and entry is not False:
