@@ -58,14 +58,14 @@ def test_fs_pool_on_a_loop_device(fs: str, system_uri: str, run_prefix: str, tmp
         assert result.outputs["vol"]["path"] == str(mount / "data.raw")
         assert engine.preview(fs_pool(name, image, mount, fs)).empty
 
-        # autostart and <refresh> change in place: no replacement
+        # autostart and mount options change in place: no replacement
         changed = fs_pool(name, image, mount, fs, autostart=True,
-                          refresh={"volume": {"allocation": "capacity"}})
+                          fs_mount_opts={"option": {"name": "noatime"}})
         assert engine.preview(changed).ops == {"fs": "update", "vol": "same"}
-        assert f"pool '{name}': changing refresh takes effect by restarting it" in (
+        assert f"pool '{name}': changing fs_mount_opts takes effect by restarting it" in (
             engine.last_stderr)
         engine.up(changed)
-        assert "<volume allocation='capacity'/>" in virsh("pool-dumpxml", name)
+        assert "<fs:option name='noatime'/>" in virsh("pool-dumpxml", name)
         assert "Autostart:      yes" in virsh("pool-info", name)
         assert engine.resource("fs").id == pool["uuid"]
         refreshed = engine.refresh()

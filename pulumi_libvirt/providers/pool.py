@@ -12,6 +12,10 @@ from .. import xml
 from ..connection import LibvirtError, described, or_none
 from .base import Input, ResourceLogic
 
+# libvirt checks the definition against its schema: an element the host does not know is an
+# error, never silently dropped (which would show as a diff on every preview).
+_VALIDATE = libvirt.VIR_STORAGE_POOL_DEFINE_VALIDATE
+
 # Pool types whose build formats or partitions a device: never overwrite what is there.
 _DESTRUCTIVE_BUILD = {"fs", "disk", "logical"}
 
@@ -91,7 +95,8 @@ class PoolLogic(ResourceLogic):
 
     def make(self, conn, props: dict, what: str, uri: str):
         with described(what, uri, "define"):
-            pool = conn.storagePoolDefineXML(xml.to_xml("pool", self.desired_model(props)), 0)
+            pool = conn.storagePoolDefineXML(xml.to_xml("pool", self.desired_model(props)),
+                                             _VALIDATE)
         try:
             with _needs(props["type"]):
                 if props.get("build", True):
@@ -117,7 +122,7 @@ class PoolLogic(ResourceLogic):
         with _needs(pool_type):
             if changed:
                 with described(what, uri, "redefine"):
-                    pool.connect().storagePoolDefineXML(merged, 0)
+                    pool.connect().storagePoolDefineXML(merged, _VALIDATE)
                 if pool.isActive():  # the new definition takes effect on the next start
                     with described(what, uri, "restart"):
                         pool.destroy()

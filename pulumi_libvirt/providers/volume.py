@@ -135,7 +135,7 @@ class VolumeLogic(ResourceLogic):
         else:
             with described(what, uri, "create"):
                 model = self._model_for_create(conn, props)
-                vol = pool.createXML(xml.to_xml("volume", model), 0)
+                vol = _create(pool, model)
         try:
             self._grow(vol, props, what, uri)
         except BaseException:
@@ -175,7 +175,7 @@ class VolumeLogic(ResourceLogic):
                         f"cannot create {what} on {uri}: the image needs {image.size} bytes "
                         f"and the pool has {available} bytes available")
                 with described(what, uri, "create"):
-                    vol = pool.createXML(xml.to_xml("volume", model), 0)
+                    vol = _create(pool, model)
                 try:
                     progress = upload.StderrProgress(label=f"{what}: upload")
                     image.upload_into(conn, vol, progress=progress)
@@ -195,7 +195,7 @@ class VolumeLogic(ResourceLogic):
         model = self.desired_model(props)
         model["capacity"] = source.info()[1]  # grown afterwards when asked for more
         with described(what, uri, "clone"):
-            return pool.createXMLFrom(xml.to_xml("volume", model), source, 0)
+            return _create(pool, model, clone_of=source)
 
     def _grow(self, vol: libvirt.virStorageVol, props: dict, what: str, uri: str) -> None:
         """Resize to the asked capacity when it is more; refuse less (data would be lost)."""
@@ -213,6 +213,32 @@ class VolumeLogic(ResourceLogic):
 
 # Where a volume's data can come from, other than nothing: one of them at most.
 _DATA_FROM = ("source", "clone_from", "backing_store")
+
+
+def _create(pool: libvirt.virStoragePool, model: dict,
+            clone_of: libvirt.virStorageVol | None = None) -> libvirt.virStorageVol:
+    """Create a volume (a copy of ``clone_of``) with libvirt's schema validation, so that an
+    element the host does not know is refused, never dropped."""
+    model = dict(model)
+    model.setdefault("target", {})  # libvirt's schema requires <target>, even empty
+    text = xml.to_xml("volume", model)
+    flags = libvirt.VIR_STORAGE_VOL_CREATE_VALIDATE
+    try:
+        if clone_of is not None:
+            return pool.createXMLFrom(text, clone_of, flags)
+        return pool.createXML(text, flags)
+    except libvirt.libvirtError as exc:
+        # libvirt 9.0's volume parser validates the document, then refuses the flag it was
+        # given (unsupported flags (0x4) in function virStorageVolDefParseXML): the document
+        # passed the schema, so create it without the flag.
+        message = exc.get_error_message() or ""
+        if exc.get_error_code() != libvirt.VIR_ERR_INVALID_ARG or (
+            "virStorageVolDefParseXML" not in message
+        ):
+            raise
+    if clone_of is not None:
+        return pool.createXMLFrom(text, clone_of, 0)
+    return pool.createXML(text, 0)
 
 
 def _source_identity(props: dict) -> tuple:
