@@ -1,9 +1,12 @@
-"""Every element and attribute libvirt's RelaxNG schemas define has a place in the model.
+"""Every element and attribute of the pinned libvirt schemas has a place in the model.
 
-An independent, deliberately simple walk of each schema (not ``rng.Walker``) collects the
-(element, child element) and (element, attribute) pairs reachable from the schema's start;
-the generated tables must hold every one of them. Also: the committed tables are what
-``scripts/generate.py`` produces today (they are not stale).
+The schemas are the pinned ones the tables are generated from (libvirt 11.3, fetched by
+``scripts/fetch_schemas.py`` into a cache), not this machine's: the tests mean the same on
+every host. An independent, deliberately simple walk of each schema (not ``rng.Walker``)
+collects the (element, child element) and (element, attribute) pairs reachable from the
+schema's start; the generated tables must hold every one of them. Also: the committed tables
+are what ``scripts/generate.py`` produces (they are not stale), they say which libvirt they
+come from, and every key ever published still works.
 """
 
 from __future__ import annotations
@@ -16,17 +19,13 @@ from functools import cache
 
 import pytest
 from lxml import etree
+from pinned import fetcher, generator, schema_dir
 
-from pulumi_libvirt.xml import policy
+from pulumi_libvirt.xml import policy, published
 
-SCHEMAS = pathlib.Path("/usr/share/libvirt/schemas")
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RNG = "{http://relaxng.org/ns/structure/1.0}"
 KINDS = policy.SCHEMA_FILES
-
-pytestmark = pytest.mark.skipif(
-    not SCHEMAS.is_dir(), reason=f"libvirt's RelaxNG schemas are not installed ({SCHEMAS})"
-)
 
 
 # ---------------------------------------------------------------- a small RelaxNG walk
@@ -139,7 +138,7 @@ def table_pairs(kind: str) -> tuple[set, set]:
 
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_every_schema_element_and_attribute_has_a_place(kind):
-    schema_children, schema_attributes = schema_pairs(SCHEMAS / KINDS[kind])
+    schema_children, schema_attributes = schema_pairs(schema_dir() / KINDS[kind])
     table_children, table_attributes = table_pairs(kind)
     missing = sorted(schema_children - table_children) + sorted(
         (element, "@" + attribute) for element, attribute in schema_attributes - table_attributes
@@ -155,21 +154,42 @@ def test_every_schema_element_and_attribute_has_a_place(kind):
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_tables_hold_nothing_the_schema_lacks(kind):
     """The converse: the walk and the generator agree exactly (no invented names)."""
-    schema_children, schema_attributes = schema_pairs(SCHEMAS / KINDS[kind])
+    schema_children, schema_attributes = schema_pairs(schema_dir() / KINDS[kind])
     table_children, table_attributes = table_pairs(kind)
     assert sorted(table_children - schema_children) == []
     assert sorted(table_attributes - schema_attributes) == []
 
 
 def test_tables_are_not_stale():
-    """The committed tables equal what scripts/generate.py writes from this host's schemas."""
-    path = ROOT / "scripts" / "generate.py"
-    spec = importlib.util.spec_from_file_location("_generate", path)
-    generate = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generate)
+    """The committed tables, schema.json and key record equal what scripts/generate.py writes
+    from the pinned schemas."""
+    schemas = schema_dir()
     stale = [
         os.path.relpath(target, ROOT)
-        for target, text in generate.expected_files(str(SCHEMAS)).items()
+        for target, text in generator().expected_files(
+            str(schemas), fetcher().UPSTREAM_VERSION).items()
         if not target.exists() or target.read_text() != text
     ]
-    assert not stale, f"stale generated tables: {stale} (run scripts/generate.py)"
+    assert not stale, f"stale generated files: {stale} (run scripts/generate.py)"
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_tables_say_which_libvirt_they_come_from(kind):
+    table = importlib.import_module(f"pulumi_libvirt.xml.tables.{kind}")
+    assert table.LIBVIRT_VERSION == fetcher().UPSTREAM_VERSION == "11.3.0"
+    assert f"(libvirt {table.LIBVIRT_VERSION})" in table.__doc__
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_every_published_key_still_works(kind):
+    """A key users write keeps its name whatever libvirt relaxes: tests/published_keys holds
+    every key the tables ever published (the libvirt 9.0 ones first); each one names the same
+    thing today, or, for an element that became a list (11.x allows several <watchdog> and
+    <secret>), one item of that list under the same key."""
+    record = published.parse((ROOT / "tests" / "published_keys" / f"{kind}.txt").read_text())
+    broken = {
+        path: (what, published.resolve(kind, path)) for path, what in record.items()
+        if not published.still_works(what, published.resolve(kind, path))
+    }
+    assert record and not broken, f"published {kind} keys no longer working: {broken}"
+    assert set(published.key_paths(kind)) <= set(record), "run scripts/generate.py"
