@@ -15,6 +15,8 @@ import importlib
 import importlib.util
 import os
 import pathlib
+import subprocess
+import sys
 from functools import cache
 
 import pytest
@@ -193,3 +195,15 @@ def test_every_published_key_still_works(kind):
     }
     assert record and not broken, f"published {kind} keys no longer working: {broken}"
     assert set(published.key_paths(kind)) <= set(record), "run scripts/generate.py"
+
+
+def test_generation_is_reproducible():
+    """The same schemas give the same files, whatever the process's hash seed."""
+    schema_dir()
+    for seed in ("0", "4242"):
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "generate.py"), "--check"],
+            capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": seed},
+        )
+        assert result.returncode == 0 and result.stdout == "up to date\n", result.stdout + (
+            result.stderr)
