@@ -7,6 +7,7 @@ creates its own volumes and removes them.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import io
 import os
@@ -107,10 +108,6 @@ def _download(pool, vol, tmp_path: Path) -> bytes:
     data = out.read_bytes()
     out.unlink()
     return data
-
-
-def _fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -227,22 +224,99 @@ def test_file_upload_is_byte_identical(images, conn, pool, make_volume, tmp_path
         assert _sha(_download(pool, vol, tmp_path)) == _sha(data)
 
 
-def test_sha256_mismatch(server, images, conn, make_volume):
+class _RecordingConn:
+    """A libvirt connection whose streams record whether they were finished or aborted."""
+
+    def __init__(self, conn) -> None:
+        self._conn = conn
+        self.streams: list[_RecordingStream] = []
+
+    def __getattr__(self, name):
+        return getattr(self._conn, name)
+
+    def newStream(self, flags: int = 0):  # noqa: N802 (libvirt's API)
+        stream = _RecordingStream(self._conn.newStream(flags))
+        self.streams.append(stream)
+        return stream
+
+
+class _RecordingStream:
+    def __init__(self, stream) -> None:
+        self._stream = stream
+        self.ended: list[str] = []
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+    def abort(self):
+        self.ended.append("abort")
+        return self._stream.abort()
+
+    def finish(self):
+        self.ended.append("finish")
+        return self._stream.finish()
+
+
+def _sockets_to(port: int) -> list[str]:
+    """This process's open TCP sockets whose peer is 127.0.0.1:``port`` (with their state)."""
+    peers = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        remote, state, inode = fields[2], fields[3], fields[9]
+        if remote == f"0100007F:{port:04X}":
+            peers[inode] = state
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("socket:[") and target[8:-1] in peers:
+            found.append(f"fd {fd} (tcp state {peers[target[8:-1]]})")
+    return found
+
+
+def _opened(path: Path) -> list[str]:
+    """This process's file descriptors open on ``path``."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") == str(path.resolve()):
+                found.append(f"fd {fd} ({path.name})")
+        except OSError:
+            continue
+    return found
+
+
+def test_sha256_mismatch(images, conn, make_volume):
+    """A wrong digest fails the upload, and leaves nothing open: the stream aborted, the
+    image file closed, no connection to the server (the garbage collector held off, so that
+    only explicit closing counts)."""
     data = images["small.raw"].read_bytes()
     wrong = "0" * 64
-    fds = _fds()
     threads = threading.active_count()
-    for source in (
-        {"url": server.url("normal", "small.raw"), "sha256": wrong},
-        {"path": str(images["small.raw"]), "sha256": wrong},
-    ):
-        src = upload.open_source(source, chunk_size=CHUNK)
-        vol = make_volume(src.size)
-        with pytest.raises(upload.IntegrityError) as err:
-            src.upload_into(conn, vol)
-        src.close()
-        assert wrong in str(err.value) and _sha(data) in str(err.value)
-    assert _fds() == fds  # no leaked file, socket or stream
+    recording = _RecordingConn(conn)
+    with ImageServer() as server:  # its own port: no other test's connections
+        server.files.update(images)
+        port = server.server_address[1]
+        left_open = []
+        gc.disable()
+        try:
+            for source in (
+                {"url": server.url("normal", "small.raw"), "sha256": wrong},
+                {"path": str(images["small.raw"]), "sha256": wrong},
+            ):
+                src = upload.open_source(source, chunk_size=CHUNK)
+                vol = make_volume(src.size)
+                with pytest.raises(upload.IntegrityError) as err:
+                    src.upload_into(recording, vol)
+                # the source is still referenced: only its own closing counts
+                left_open += _sockets_to(port) + _opened(images["small.raw"])
+                assert wrong in str(err.value) and _sha(data) in str(err.value)
+        finally:
+            gc.enable()
+    assert [s.ended for s in recording.streams] == [["abort"], ["abort"]]
+    assert left_open == []
     assert threading.active_count() == threads
     conn.getLibVersion()  # the connection is still fine after aborted streams
 
@@ -299,20 +373,34 @@ def test_restart_when_server_ignores_range(server, images, conn, pool, make_volu
     assert _sha(_download(pool, vol, tmp_path)) == _sha(data)
 
 
-def test_gives_up_after_bounded_retries(server, images, conn, make_volume):
-    url = server.url("alwaysdrop", "random.raw")
+def test_gives_up_after_bounded_retries(images, conn, make_volume):
+    """After giving up, nothing of the upload is left open: the libvirt stream was aborted
+    and no connection to the server remains (checked on the server's own port, with the
+    garbage collector held off, so that only explicit closing counts)."""
     sleeps: list[float] = []
     policy = upload.RetryPolicy(attempts=3, backoff=0.5, max_backoff=1.0, sleep=sleeps.append)
-    fds = _fds()
-    with upload.open_source({"url": url}, retry=policy, chunk_size=CHUNK) as src:
-        vol = make_volume(src.size)
-        with pytest.raises(upload.TransferError) as err:
-            src.upload_into(conn, vol)
+    recording = _RecordingConn(conn)
+    with ImageServer() as server:  # its own port: no other test's connections
+        server.files.update(images)
+        url = server.url("alwaysdrop", "random.raw")
+        port = server.server_address[1]
+        gc.disable()
+        try:
+            with upload.open_source({"url": url}, retry=policy, chunk_size=CHUNK) as src:
+                vol = make_volume(src.size)
+                with pytest.raises(upload.TransferError) as err:
+                    src.upload_into(recording, vol)
+            left_open = _sockets_to(port)
+        finally:
+            gc.enable()
     msg = str(err.value)
     reached = int(os.path.getsize(images["random.raw"]) * 0.3)
     assert url in msg and f"after {reached} of" in msg and "gave up after 3 retries" in msg
     assert sleeps == [0.5, 1.0, 1.0]  # exponential, capped
-    assert _fds() == fds
+    assert len(server.requests_for(url)) == 4  # the first try and 3 retries
+    assert [s.ended for s in recording.streams] == [["abort"]]
+    assert left_open == []
+    vol.delete(0)  # the volume is the caller's to delete, and it can be
 
 
 @pytest.mark.parametrize("mode", ["nolength", "chunked"])
