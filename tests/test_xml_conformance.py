@@ -4,6 +4,8 @@ Enabled by ``LIBVIRT_XML_CORPUS`` (CI sets it to ``../shared/corpus``); skipped 
 project's own suite stands alone. Covered:
 
 - every file under ``domain/``, ``network/``, ``pool/`` and ``volume/``;
+- every file under ``capabilities/`` (host ``<capabilities>`` and ``<domainCapabilities>``, the
+  documents the host lookups read);
 - the documents embedded in the test driver's state files (``testdriver/*.xml``, root
   ``<node>``): domains, networks, pools, the volumes inside those pools, node devices
   (``<device>``) and the snapshots inside domains (``<test:domainsnapshot>``, read as
@@ -36,6 +38,7 @@ SCHEMA_FILES = policy.SCHEMA_FILES
 FOLDERS = ("domain", "network", "pool", "volume")
 TEST_NS = "{http://libvirt.org/schemas/domain/test/1.0}"
 EMBEDDED = {"domain": "domain", "network": "network", "pool": "pool", "device": "nodedev"}
+CAPABILITIES = {"capabilities": "capabilities", "domainCapabilities": "domaincaps"}  # by root
 
 
 def _corpus_documents() -> dict[str, tuple[str, bytes]]:
@@ -45,6 +48,10 @@ def _corpus_documents() -> dict[str, tuple[str, bytes]]:
     for kind in FOLDERS:
         for path in sorted(root.glob(f"{kind}/*.xml")):
             documents[f"{kind}/{path.name}"] = (kind, path.read_bytes())
+    for path in sorted(root.glob("capabilities/*.xml")):
+        source = path.read_bytes()
+        kind = CAPABILITIES[etree.fromstring(source).tag]
+        documents[f"capabilities/{path.name}"] = (kind, source)
     for path in sorted(root.glob("testdriver/*.xml")):
         for key, kind, elem in _embedded(etree.parse(str(path)).getroot()):
             documents[f"testdriver/{path.name}:{key}"] = (kind, etree.tostring(elem))

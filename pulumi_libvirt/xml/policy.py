@@ -18,6 +18,10 @@ SCHEMA_FILES = {
     "volume": "storagevol.rng",
     "nodedev": "nodedev.rng",
     "domainsnapshot": "domainsnapshot.rng",
+    # read-only documents the host lookups parse (virConnectGetCapabilities and
+    # virConnectGetDomainCapabilities)
+    "capabilities": "capability.rng",
+    "domaincaps": "domaincaps.rng",
 }
 
 # Prefixes for namespaced elements. A child in another namespace than its parent gets the prefix
@@ -34,12 +38,13 @@ NAMESPACES = {
 }
 
 # Plural list names where English needs help.
-PLURALS = {"graphics": "graphics", "fields": "fields"}
+PLURALS = {"graphics": "graphics", "fields": "fields", "pages": "pages"}
 
 # Children the schema lets repeat by accident (a loose oneOrMore), as (parent tag, child tag).
 SINGLE = {("source", "name")}
 
-# Attribute and child element with the same snake name: the child gets another key.
+# Attribute and child element with the same snake name, or a single child whose name is the
+# plural of a repeated one (host <cpu>: <features> and <feature>...): the child gets another key.
 # (parent tag, child tag) -> key.
 CHILD_RENAMES = {
     ("controller", "model"): "pci_model",
@@ -47,6 +52,7 @@ CHILD_RENAMES = {
     ("source", "address"): "pci_address",
     ("capability", "type"): "mdev_type",
     ("mirror", "format"): "format_spec",
+    ("cpu", "features"): "feature_flags",
 }
 
 

@@ -417,6 +417,12 @@ def _keyed_rows(specs: list[Spec]) -> list[tuple]:
                     )
                 key = policy.CHILD_RENAMES[(parent_local, local)]
             children.append((clark, key, child.index, many, req))
+        # a single child named like the plural of a repeated one (<features> and <feature>)
+        child_keys = [c[1] for c in children]
+        for i, (clark, key, index, many, req) in enumerate(children):
+            rename = policy.CHILD_RENAMES.get((parent_local, _split(clark)[1]))
+            if rename and not many and child_keys.count(key) > 1:
+                children[i] = (clark, rename, index, many, req)
         keys = [a[1] for a in attrs] + [c[1] for c in children]
         if spec.text is not None and (attrs or children):
             keys.append("value")

@@ -14,7 +14,10 @@ from functools import cache
 from .policy import element_key, pattern_name
 from .policy import update_mode as _update_mode
 
-KINDS = ("domain", "network", "pool", "volume", "nodedev", "domainsnapshot")
+KINDS = (
+    "domain", "network", "pool", "volume", "nodedev", "domainsnapshot", "capabilities",
+    "domaincaps",
+)
 
 
 @dataclass(frozen=True)
