@@ -4,7 +4,10 @@ Resources mirror libvirt's XML (snake_case keys), so libvirt's documentation is 
 documentation; see README.md for the few provider-only inputs.
 """
 
+from . import lookups
+from .lookups import *  # noqa: F403 - get_x / get_x_output and their result types
 from .resources import Pool, Volume
 
 __all__ = ["Pool", "Volume"]
+__all__ += lookups.__all__
 __version__ = "0.1.0"

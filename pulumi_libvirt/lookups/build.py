@@ -22,10 +22,10 @@ T = TypeVar("T")
 def at(path: str | None = None, convert: Callable[[Any], Any] | None = None,
        default: Any = None) -> Any:
     """A result field read from ``path`` of the model (default: the field's name), through
-    ``convert`` when given. Lists default to empty."""
+    ``convert`` when given. A list or dict default is a fresh empty one per instance."""
     metadata = {"path": path, "convert": convert}
-    if isinstance(default, list):
-        return dataclasses.field(default_factory=list, metadata=metadata)
+    if isinstance(default, list | dict):
+        return dataclasses.field(default_factory=type(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
 
 

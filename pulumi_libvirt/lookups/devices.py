@@ -14,7 +14,6 @@ from functools import cache
 import libvirt
 
 from .. import xml
-from ..connection import LibvirtError
 from ..xml.check import suggest
 from .build import at, build, pluck, present
 from .invoke import Host, lookup
@@ -413,16 +412,10 @@ def get_node_devices(host: Host, capability: str | None = None) -> list[str]:
 def get_node_device_info(host: Host, name: str) -> NodeDevice:
     """Everything about one node device: name, path, parent, driver, device nodes, the
     details of each capability, the model and the raw XML."""
-    try:
-        device = host.conn.nodeDeviceLookupByName(name)
-        text = device.XMLDesc(0)
-        listed = device.listCaps()
-    except libvirt.libvirtError as exc:
-        if exc.get_error_code() != libvirt.VIR_ERR_NO_NODE_DEVICE:
-            with host.described(f"node device '{name}'", "read"):
-                raise
-        hint = suggest(name, host.conn.listDevices(None, 0))
-        raise LibvirtError(f"node device '{name}' not found on {host.uri}{hint}") from None
+    device = host.find("node device", name, host.conn.nodeDeviceLookupByName,
+                       lambda: host.conn.listDevices(None, 0))
+    with host.described(f"node device '{name}'", "read"):
+        text, listed = device.XMLDesc(0), device.listCaps()
     return node_device(text, listed)
 
 

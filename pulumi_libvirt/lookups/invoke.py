@@ -18,12 +18,13 @@ import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import libvirt
 import pulumi
 
-from ..connection import LibvirtError, described, resolve_uri, run
+from ..connection import LibvirtError, described, not_found, resolve_uri, run
+from ..xml.check import suggest
 
 R = TypeVar("R")
 
@@ -38,6 +39,18 @@ class Host:
     def described(self, what: str, action: str | None = None):
         """libvirt errors inside become ``LibvirtError`` naming ``what`` and this host."""
         return described(what, self.uri, action)
+
+    def find(self, what: str, name: str, lookup: Callable[[str], Any],
+             names: Callable[[], list[str]]) -> Any:
+        """``lookup(name)``; an object that does not exist is an error naming it, the host
+        and the closest existing names (``names()``)."""
+        try:
+            return lookup(name)
+        except libvirt.libvirtError as exc:
+            if not not_found(exc):
+                with self.described(f"{what} '{name}'", "read"):
+                    raise
+        raise LibvirtError(f"{what} '{name}' not found on {self.uri}{suggest(name, names())}")
 
     def unsupported(self, exc: libvirt.libvirtError, what: str) -> LibvirtError:
         """The error for a call this host's driver does not offer."""
@@ -63,44 +76,31 @@ _URI = inspect.Parameter("uri", inspect.Parameter.KEYWORD_ONLY, default=None,
                          annotation="str | None")
 
 
-class Lookup(Generic[R]):
-    """The plain form of a lookup: ``get_x(..., uri=None) -> R``."""
-
-    def __init__(self, body: Callable[..., R]):
-        functools.update_wrapper(self, body)
-        parameters = list(inspect.signature(body).parameters.values())[1:]  # drop the Host
-        self._body = body
-        self.__signature__ = inspect.signature(body).replace(parameters=[*parameters, _URI])
-
-    def __call__(self, *args: Any, uri: str | None = None, **kwargs: Any) -> R:
-        target = host_uri(uri)
-        self.__signature__.bind(*args, uri=uri, **kwargs)  # a TypeError naming the argument
-        return run(target, lambda conn: self._body(Host(conn, target), *args, **kwargs))
-
-
-class OutputLookup(Generic[R]):
-    """The output form of a lookup: ``get_x_output(...Inputs...) -> Output[R]``."""
-
-    def __init__(self, plain: Lookup[R]):
-        self._plain = plain
-        self.__name__ = f"{plain.__name__}_output"
-        self.__qualname__ = f"{plain.__qualname__}_output"
-        self.__module__ = plain.__module__
-        self.__doc__ = (f"Like ``{plain.__name__}``, with ``Input`` arguments; returns an "
-                        f"``Output`` of the result.\n\n{plain.__doc__ or ''}")
-        self.__signature__ = plain.__signature__.replace(
-            return_annotation=f"pulumi.Output[{plain.__signature__.return_annotation}]"
-        )
-
-    def __call__(self, *args: Any, **kwargs: Any) -> pulumi.Output[R]:
-        bound = self.__signature__.bind(*args, **kwargs)
-        # One Output of all the arguments (nested Inputs resolved); unknown during preview
-        # when any of them is, as an invoke's result would be.
-        inputs = pulumi.Output.from_input(dict(bound.arguments))
-        return inputs.apply(lambda arguments: self._plain(**arguments))
-
-
-def lookup(body: Callable[..., R]) -> tuple[Lookup[R], OutputLookup[R]]:
+def lookup(body: Callable[..., R]) -> tuple[Callable[..., R], Callable[..., pulumi.Output[R]]]:
     """The plain and the output form of the lookup ``body(host, ...)``."""
-    plain = Lookup(body)
-    return plain, OutputLookup(plain)
+    signature = inspect.signature(body)
+    parameters = list(signature.parameters.values())[1:]  # the Host is ours to give
+    plain_signature = signature.replace(parameters=[*parameters, _URI])
+
+    @functools.wraps(body)
+    def plain(*args: Any, uri: str | None = None, **kwargs: Any) -> R:
+        plain_signature.bind(*args, uri=uri, **kwargs)  # a TypeError naming the argument
+        target = host_uri(uri)
+        return run(target, lambda conn: body(Host(conn, target), *args, **kwargs))
+
+    def output(*args: Any, **kwargs: Any) -> pulumi.Output[R]:
+        arguments = plain_signature.bind(*args, **kwargs).arguments
+        # One Output of all the arguments (nested Inputs resolved): unknown during preview
+        # when one of them is, as an invoke's result would be.
+        return pulumi.Output.from_input(dict(arguments)).apply(lambda given: plain(**given))
+
+    plain.__signature__ = plain_signature  # type: ignore[attr-defined]
+    del plain.__wrapped__  # help() and inspect show the public signature, not the body's
+    output.__name__ = f"{body.__name__}_output"
+    output.__qualname__ = f"{body.__qualname__}_output"
+    output.__module__ = body.__module__
+    output.__doc__ = (f"``{body.__name__}`` with ``Input`` arguments, returning an ``Output`` "
+                      f"of the result.\n\n{body.__doc__ or ''}")
+    output.__signature__ = plain_signature.replace(  # type: ignore[attr-defined]
+        return_annotation=f"pulumi.Output[{signature.return_annotation}]")
+    return plain, output
