@@ -9,6 +9,7 @@ import contextlib
 import secrets
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import libvirt
@@ -193,7 +194,11 @@ def test_dhcp_lease_a_client_really_took(system_uri: str, conn, run_prefix: str)
             assert got.returncode == 0, got.stderr
             address = got.stdout.strip()
             assert address.startswith(f"10.212.{octet}.")
-            leases = lookups.get_network_dhcp_leases(name, uri=system_uri)
+            # dnsmasq's lease script tells libvirt just after the ACK: wait for it, bounded
+            deadline = time.monotonic() + 30
+            while not (leases := lookups.get_network_dhcp_leases(name, uri=system_uri)):
+                assert time.monotonic() < deadline, "libvirt never reported the lease"
+                time.sleep(0.2)
             assert [(x.mac, x.ip, x.prefix, x.hostname, x.type, x.interface) for x in leases] == [
                 (mac, address, 24, hostname, "ipv4", bridge)]
             assert leases[0].expiry > 0

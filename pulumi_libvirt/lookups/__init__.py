@@ -24,6 +24,7 @@ from .host import NodeInfo, get_node_info, get_node_info_output
 from .leases import DhcpLease, get_network_dhcp_leases, get_network_dhcp_leases_output
 from .objects import (
     DomainInfo,
+    ExistingObject,
     NetworkInfo,
     PoolInfo,
     VolumeInfo,
@@ -44,9 +45,9 @@ LOOKUPS = (
 )
 
 __all__ = [
-    "LOOKUPS", "DhcpLease", "DomainCapabilities", "DomainInfo", "NetworkInfo", "NodeDevice",
-    "NodeInfo", "PciAddress", "PoolInfo", "VolumeInfo", "capability_names", "get_domain",
-    "get_domain_capabilities", "get_domain_capabilities_output", "get_domain_output",
+    "LOOKUPS", "DhcpLease", "DomainCapabilities", "DomainInfo", "ExistingObject", "NetworkInfo",
+    "NodeDevice", "NodeInfo", "PciAddress", "PoolInfo", "VolumeInfo", "capability_names",
+    "get_domain", "get_domain_capabilities", "get_domain_capabilities_output", "get_domain_output",
     "get_network", "get_network_dhcp_leases", "get_network_dhcp_leases_output",
     "get_network_output", "get_node_device_info", "get_node_device_info_output",
     "get_node_devices", "get_node_devices_output", "get_node_info", "get_node_info_output",

@@ -40,82 +40,96 @@ def _definition(obj: Any, persistent: bool, inactive_flag: int) -> str:
     return obj.XMLDesc(0)
 
 
-# ---------------------------------------------------------------- networks
+@dataclass(frozen=True)
+class _Kind:
+    """How to find one kind of object and read its definition."""
+
+    noun: str  # in messages, and the XML core's kind
+    find: str  # the connection's lookup by name
+    everything: str  # the connection's listing (for close names)
+    inactive_flag: int  # XMLDesc flag for the persistent definition
+
+
+_NETWORK = _Kind("network", "networkLookupByName", "listAllNetworks",
+                 libvirt.VIR_NETWORK_XML_INACTIVE)
+_POOL = _Kind("pool", "storagePoolLookupByName", "listAllStoragePools",
+              libvirt.VIR_STORAGE_XML_INACTIVE)
+_DOMAIN = _Kind("domain", "lookupByName", "listAllDomains", libvirt.VIR_DOMAIN_XML_INACTIVE)
+
+
+def _find(host: Host, kind: _Kind, name: str) -> Any:
+    return host.find(kind.noun, name, getattr(host.conn, kind.find),
+                     lambda: [o.name() for o in getattr(host.conn, kind.everything)()])
+
+
+def _common(obj: Any, kind: _Kind) -> dict:
+    """The fields every existing-object result shares: name, uuid, state flags, definition."""
+    persistent = bool(obj.isPersistent())
+    text = _definition(obj, persistent, kind.inactive_flag)
+    return {"name": obj.name(), "uuid": obj.UUIDString(), "active": bool(obj.isActive()),
+            "persistent": persistent, "autostart": bool(obj.autostart()),
+            "model": xml.from_xml(kind.noun, text), "xml": text}
 
 
 @dataclass(frozen=True)
-class NetworkInfo:
-    """An existing network: its definition (``model``) and state; ``bridge`` is the host
-    bridge it uses (the one libvirt picked, when it picked)."""
+class ExistingObject:
+    """What every existing network, pool and domain result holds: names, state flags, and
+    the definition as ``model`` (the persistent one, when there is one) and ``xml``."""
 
     name: str
     uuid: str
     active: bool
     persistent: bool
     autostart: bool
-    bridge: str | None
     model: dict
     xml: str
 
 
+# ---------------------------------------------------------------- networks
+
+
+@dataclass(frozen=True)
+class NetworkInfo(ExistingObject):
+    """An existing network: its definition (``model``) and state; ``bridge`` is the host
+    bridge it uses (the one libvirt picked, when it picked)."""
+
+    bridge: str | None
+
+
 def get_network(host: Host, name: str) -> NetworkInfo:
     """An existing network by name, e.g. the ``default`` network of Debian's libvirt."""
-    net = host.find("network", name, host.conn.networkLookupByName,
-                lambda: [n.name() for n in host.conn.listAllNetworks()])
+    net = _find(host, _NETWORK, name)
     with host.described(f"network '{name}'", "read"):
-        persistent = bool(net.isPersistent())
-        text = _definition(net, persistent, libvirt.VIR_NETWORK_XML_INACTIVE)
-        model = xml.from_xml("network", text)
-        active = bool(net.isActive())
-        bridge = or_none(net.bridgeName) if active else None
-        return NetworkInfo(
-            name=net.name(), uuid=net.UUIDString(), active=active, persistent=persistent,
-            autostart=bool(net.autostart()), bridge=bridge or get(model, "bridge.name"),
-            model=model, xml=text,
-        )
+        common = _common(net, _NETWORK)
+        bridge = or_none(net.bridgeName) if common["active"] else None
+        return NetworkInfo(bridge=bridge or get(common["model"], "bridge.name"), **common)
 
 
 # ---------------------------------------------------------------- pools
 
 
 @dataclass(frozen=True)
-class PoolInfo:
+class PoolInfo(ExistingObject):
     """An existing storage pool: definition, state, sizes in bytes, and its target path."""
 
-    name: str
-    uuid: str
     type: str | None
-    state: str
-    active: bool
-    persistent: bool
-    autostart: bool
+    state: str  # inactive, building, running, degraded, inaccessible
     capacity: int
     allocation: int
     available: int
     path: str | None
-    model: dict
-    xml: str
-
-
-def _pool(host: Host, name: str) -> libvirt.virStoragePool:
-    return host.find("pool", name, host.conn.storagePoolLookupByName,
-                 lambda: [p.name() for p in host.conn.listAllStoragePools()])
 
 
 def get_pool(host: Host, name: str) -> PoolInfo:
     """An existing storage pool by name."""
-    pool = _pool(host, name)
+    pool = _find(host, _POOL, name)
     with host.described(f"pool '{name}'", "read"):
-        persistent = bool(pool.isPersistent())
-        text = _definition(pool, persistent, libvirt.VIR_STORAGE_XML_INACTIVE)
-        model = xml.from_xml("pool", text)
+        common = _common(pool, _POOL)
         state, capacity, allocation, available = pool.info()
         return PoolInfo(
-            name=pool.name(), uuid=pool.UUIDString(), type=model.get("type"),
-            state=_POOL_STATES.get(state, str(state)), active=bool(pool.isActive()),
-            persistent=persistent, autostart=bool(pool.autostart()), capacity=capacity,
-            allocation=allocation, available=available, path=get(model, "target.path"),
-            model=model, xml=text,
+            type=common["model"].get("type"), state=_POOL_STATES.get(state, str(state)),
+            capacity=capacity, allocation=allocation, available=available,
+            path=get(common["model"], "target.path"), **common,
         )
 
 
@@ -183,7 +197,7 @@ def get_volume(host: Host, name: str | None = None, pool: str | None = None,
                              host.conn.storageVolLookupByPath, path,
                              host.conn.listAllStoragePools)
         else:
-            found = _pool(host, pool)
+            found = _find(host, _POOL, pool)
             vol = _volume_by(host, f"volume '{name}' in pool '{pool}'",
                              found.storageVolLookupByName, name, lambda: [found])
     with host.described(f"volume '{vol.name()}'", "read"):
@@ -202,36 +216,24 @@ def get_volume(host: Host, name: str | None = None, pool: str | None = None,
 
 
 @dataclass(frozen=True)
-class DomainInfo:
+class DomainInfo(ExistingObject):
     """An existing domain: its definition (``model``, the persistent one when it has one),
     state (running, paused, shutoff, crashed, pmsuspended, ...), and flags."""
 
-    name: str
-    uuid: str
     id: int | None  # while it runs
     state: str
-    active: bool
-    persistent: bool
-    autostart: bool
     managed_save: bool
-    model: dict
-    xml: str
 
 
 def get_domain(host: Host, name: str) -> DomainInfo:
     """An existing domain by name."""
-    dom = host.find("domain", name, host.conn.lookupByName,
-                lambda: [d.name() for d in host.conn.listAllDomains()])
+    dom = _find(host, _DOMAIN, name)
     with host.described(f"domain '{name}'", "read"):
-        persistent = bool(dom.isPersistent())
-        text = _definition(dom, persistent, libvirt.VIR_DOMAIN_XML_INACTIVE)
+        common = _common(dom, _DOMAIN)
         state, _reason = dom.state()
-        active = bool(dom.isActive())
         return DomainInfo(
-            name=dom.name(), uuid=dom.UUIDString(), id=dom.ID() if active else None,
-            state=_DOMAIN_STATES.get(state, str(state)), active=active, persistent=persistent,
-            autostart=bool(dom.autostart()), managed_save=bool(dom.hasManagedSaveImage(0)),
-            model=xml.from_xml("domain", text), xml=text,
+            id=dom.ID() if common["active"] else None, state=_DOMAIN_STATES.get(state, str(state)),
+            managed_save=bool(dom.hasManagedSaveImage(0)), **common,
         )
 
 
