@@ -269,11 +269,20 @@ class MdevCapability:
 
 @dataclass(frozen=True)
 class CcwCapability:
-    """A channel device (s390)."""
+    """A channel device (s390); ``state`` (online/offline) from libvirt 10 on."""
 
     cssid: int | None = None
     ssid: int | None = None
     devno: int | None = None
+    state: str | None = None
+
+
+@dataclass(frozen=True)
+class CcwGroupCapability:
+    """A group of channel devices (s390 qeth network cards, libvirt 10 on)."""
+
+    state: str | None = None
+    members: list[str] = at("members.ccw_devices", default=[])
 
 
 @dataclass(frozen=True)
@@ -350,6 +359,7 @@ class NodeDevice:
     drm: DrmCapability | None = None
     mdev: MdevCapability | None = None
     ccw: CcwCapability | None = None
+    ccwgroup: CcwGroupCapability | None = None
     css: CssCapability | None = None
     vdpa: VdpaCapability | None = None
     ap_card: ApCardCapability | None = None
