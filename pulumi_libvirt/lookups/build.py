@@ -20,13 +20,14 @@ T = TypeVar("T")
 
 
 def at(path: str | None = None, convert: Callable[[Any], Any] | None = None,
-       default: Any = None) -> Any:
+       default: Any = None, repr: bool = True) -> Any:
     """A result field read from ``path`` of the model (default: the field's name), through
-    ``convert`` when given. A list or dict default is a fresh empty one per instance."""
+    ``convert`` when given. A list or dict default is a fresh empty one per instance;
+    ``repr=False`` keeps bulky fields (the model, the XML) out of the result's repr."""
     metadata = {"path": path, "convert": convert}
     if isinstance(default, list | dict):
-        return dataclasses.field(default_factory=type(default), metadata=metadata)
-    return dataclasses.field(default=default, metadata=metadata)
+        return dataclasses.field(default_factory=type(default), metadata=metadata, repr=repr)
+    return dataclasses.field(default=default, metadata=metadata, repr=repr)
 
 
 def get(model: Any, path: str) -> Any:

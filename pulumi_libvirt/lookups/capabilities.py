@@ -89,8 +89,8 @@ class DomainCapabilities:
         key: build(DeviceSupport, value) for key, value in (devices or {}).items()
         if isinstance(value, dict) and not key.startswith("_")}, {})  # newer kinds: in model
     features: dict[str, bool] = at("features", _supported, {})
-    model: dict = at(".", dict)
-    xml: str = ""
+    model: dict = at(".", dict, repr=False)
+    xml: str = at(default="", repr=False)
 
 
 def _machines(caps: dict, arch: str | None, virt_type: str | None,

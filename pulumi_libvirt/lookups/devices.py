@@ -365,8 +365,8 @@ class NodeDevice:
     ap_card: ApCardCapability | None = None
     ap_queue: ApQueueCapability | None = None
     ap_matrix: ApMatrixCapability | None = None
-    model: dict = at(".", dict)
-    xml: str = ""
+    model: dict = at(".", dict, repr=False)
+    xml: str = at(default="", repr=False)
 
 
 @cache

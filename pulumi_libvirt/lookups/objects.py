@@ -5,7 +5,7 @@ definition when it has one), its state, and the XML."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import libvirt
@@ -81,8 +81,8 @@ class ExistingObject:
     active: bool
     persistent: bool
     autostart: bool
-    model: dict
-    xml: str
+    model: dict = field(repr=False)
+    xml: str = field(repr=False)
 
 
 # ---------------------------------------------------------------- networks
@@ -149,8 +149,8 @@ class VolumeInfo:
     capacity: int
     allocation: int
     backing_path: str | None  # the volume's own backing store, for overlays
-    model: dict
-    xml: str
+    model: dict = field(repr=False)
+    xml: str = field(repr=False)
 
     def backing_store(self) -> dict:
         """This volume as another Volume's ``backing_store`` (a copy-on-write base)."""
