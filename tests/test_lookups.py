@@ -4,7 +4,9 @@ capabilities, existing objects and DHCP leases."""
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import contextvars
 import os
 import re
 import subprocess
@@ -161,10 +163,10 @@ def test_a_capability_that_libvirt_does_not_know_is_refused_with_the_valid_ones(
     (lambda: lookups.get_network_dhcp_leases("nonet", uri=DEFAULT),
      f"network 'nonet' not found on {DEFAULT}"),
     (lambda: lookups.get_network_dhcp_leases("default", uri=DEFAULT),
-     f"DHCP leases of network 'default' is not available on {DEFAULT}: this function is not "
+     f"DHCP leases of network 'default': not available on {DEFAULT} (this function is not "
      "supported by the connection driver"),
     (lambda: lookups.get_domain_capabilities(uri=DEFAULT),
-     f"domain capabilities is not available on {DEFAULT}"),
+     f"domain capabilities: not available on {DEFAULT} (this function is not supported"),
 ])
 def test_errors_name_the_thing_and_the_host(call, message) -> None:
     with pytest.raises(LibvirtError) as error:
@@ -195,17 +197,24 @@ def test_existing_objects_on_test_default() -> None:
 
 
 def test_output_forms_take_inputs_and_give_outputs() -> None:
-    from pulumi.runtime.sync_await import _sync_await
+    async def check() -> None:
+        names = lookups.get_node_devices_output(pulumi.Output.from_input("fc_host"),
+                                                uri=pulumi.Output.from_input(DEFAULT))
+        assert isinstance(names, pulumi.Output)
+        assert await names.future() == lookups.get_node_devices("fc_host", uri=DEFAULT)
+        info = lookups.get_node_info_output(uri=DEFAULT)
+        assert await info.cpus.future() == 16  # attribute access lifts, as for any Output
+        secret = lookups.get_network_output(pulumi.Output.secret("default"), uri=DEFAULT)
+        assert await secret.is_secret() is True
+        assert await secret.bridge.future() == "virbr0"
 
-    names = lookups.get_node_devices_output(pulumi.Output.from_input("fc_host"),
-                                            uri=pulumi.Output.from_input(DEFAULT))
-    assert isinstance(names, pulumi.Output)
-    assert _sync_await(names.future()) == lookups.get_node_devices("fc_host", uri=DEFAULT)
-    info = lookups.get_node_info_output(uri=DEFAULT)
-    assert _sync_await(info.cpus.future()) == 16  # attribute access lifts, as for any Output
-    secret = lookups.get_network_output(pulumi.Output.secret("default"), uri=DEFAULT)
-    assert _sync_await(secret.is_secret()) is True
-    assert _sync_await(secret.bridge.future()) == "virbr0"
+    loop = asyncio.new_event_loop()  # outputs live on an event loop, as in a program
+    asyncio.set_event_loop(loop)
+    try:
+        contextvars.Context().run(loop.run_until_complete, check())
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
 
 
 # ---------------------------------------------------------------- the corpus state file

@@ -54,8 +54,8 @@ class Host:
 
     def unsupported(self, exc: libvirt.libvirtError, what: str) -> LibvirtError:
         """The error for a call this host's driver does not offer."""
-        return LibvirtError(f"{what} is not available on {self.uri}: "
-                            f"{exc.get_error_message() or exc}")
+        return LibvirtError(f"{what}: not available on {self.uri} "
+                            f"({exc.get_error_message() or exc})")
 
 
 def stack_uri() -> str | None:
