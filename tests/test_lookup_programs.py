@@ -15,6 +15,7 @@ import asyncio
 import contextvars
 import json
 import subprocess
+import threading
 from pathlib import Path
 
 import libvirt
@@ -24,6 +25,7 @@ from harness import Engine
 from lxml import etree
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.mocks import Mocks, set_mocks
+from pulumi.runtime.settings import SETTINGS
 from pulumi.runtime.stack import run_pulumi_func
 
 import pulumi_libvirt
@@ -66,6 +68,9 @@ def run_with_mocks(program, config: dict) -> _Capture:
                             for k, v in config.items()}, [])
             mocks = _Capture()
             set_mocks(mocks, project="lookups", stack="dev", preview=False)
+            # These default to objects shared by every context: give this run its own.
+            SETTINGS.outputs = set()
+            SETTINGS.lock = threading.Lock()
             loop.run_until_complete(run_pulumi_func(program))
             return mocks
         finally:

@@ -10,6 +10,7 @@ import contextvars
 import os
 import re
 import subprocess
+import threading
 from pathlib import Path
 
 import libvirt
@@ -17,6 +18,7 @@ import pulumi
 import pytest
 from lxml import etree
 from pulumi.runtime.config import set_all_config
+from pulumi.runtime.settings import SETTINGS
 
 import pulumi_libvirt
 from pulumi_libvirt import lookups, xml
@@ -208,13 +210,17 @@ def test_output_forms_take_inputs_and_give_outputs() -> None:
         assert await secret.is_secret() is True
         assert await secret.bridge.future() == "virbr0"
 
-    loop = asyncio.new_event_loop()  # outputs live on an event loop, as in a program
-    asyncio.set_event_loop(loop)
-    try:
-        contextvars.Context().run(loop.run_until_complete, check())
-    finally:
-        loop.close()
-        asyncio.set_event_loop(None)
+    def run() -> None:
+        loop = asyncio.new_event_loop()  # outputs live on an event loop, as in a program
+        asyncio.set_event_loop(loop)
+        SETTINGS.outputs, SETTINGS.lock = set(), threading.Lock()  # this context's own
+        try:
+            loop.run_until_complete(check())
+        finally:
+            loop.close()
+            asyncio.set_event_loop(None)
+
+    contextvars.Context().run(run)
 
 
 # ---------------------------------------------------------------- the corpus state file
