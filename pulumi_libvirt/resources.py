@@ -8,7 +8,14 @@ import pulumi
 import pulumi.dynamic
 
 from .dynamic import LibvirtProvider
-from .providers import PoolLogic, ResourceLogic, VolumeLogic
+from .providers import (
+    CloudInitDiskLogic,
+    CombustionLogic,
+    IgnitionLogic,
+    PoolLogic,
+    ResourceLogic,
+    VolumeLogic,
+)
 
 
 class LibvirtResource(pulumi.dynamic.Resource):
@@ -28,9 +35,14 @@ class LibvirtResource(pulumi.dynamic.Resource):
             props["uri"] = pulumi.Config("libvirt").get("uri")
         for key in (*logic.xml_keys(), *logic.all_inputs(), *logic.aliases, *logic.computed):
             props.setdefault(key, None)
-        if self._secret_outputs:
+        secret_inputs = [i.name for i in logic.all_inputs().values() if i.secret]
+        for name in secret_inputs:  # secret in the state even when written in plain text
+            if props.get(name) is not None:
+                props[name] = pulumi.Output.secret(props[name])
+        secret_outputs = [*self._secret_outputs, *secret_inputs]
+        if secret_outputs:
             opts = pulumi.ResourceOptions.merge(
-                opts, pulumi.ResourceOptions(additional_secret_outputs=list(self._secret_outputs))
+                opts, pulumi.ResourceOptions(additional_secret_outputs=secret_outputs)
             )
         super().__init__(LibvirtProvider(logic.type_name), resource_name, props, opts)
 
@@ -57,3 +69,40 @@ class Volume(LibvirtResource, module="libvirt", name="Volume"):
     """
 
     _logic = VolumeLogic
+
+
+class CloudInitDisk(LibvirtResource, module="libvirt", name="CloudInitDisk"):
+    """A cloud-init NoCloud seed: an ISO labelled ``cidata`` in a raw volume.
+
+    ``CloudInitDisk("seed", name="web-seed.iso", pool=pool.name, user_data=..., hostname="web")``.
+    Inputs: ``user_data`` (secret), ``meta_data``, ``network_config``, ``vendor_data`` (secret),
+    ``hostname``, ``permissions``, ``uri``, ``adopt``. Outputs add ``key``, ``path``,
+    ``capacity``, ``allocation``. A content change rewrites the same volume; a new ``name`` or
+    ``pool`` replaces it. Attach it to a domain as a cdrom.
+    """
+
+    _logic = CloudInitDiskLogic
+    _secret_outputs = ("content_sha256", "image_sha256")
+
+
+class Ignition(LibvirtResource, module="libvirt", name="Ignition"):
+    """An Ignition config (Fedora CoreOS, Flatcar) in a raw volume.
+
+    ``Ignition("ign", name="core.ign", pool=pool.name, config={"ignition": {"version":
+    "3.4.0"}, ...})``; hand its ``path`` to the domain as ``sysinfo`` type ``fwcfg`` entry
+    ``opt/com.coreos/config`` (see README). ``config`` is secret.
+    """
+
+    _logic = IgnitionLogic
+    _secret_outputs = ("content_sha256", "image_sha256")
+
+
+class Combustion(LibvirtResource, module="libvirt", name="Combustion"):
+    """A Combustion seed (openSUSE MicroOS, Leap Micro): an ISO labelled ``combustion``.
+
+    ``Combustion("cfg", name="micro.iso", pool=pool.name, script="#!/bin/bash\n...")`` holds
+    ``combustion/script`` and, with ``ignition``, ``ignition/config.ign``. Both are secret.
+    """
+
+    _logic = CombustionLogic
+    _secret_outputs = ("content_sha256", "image_sha256")

@@ -23,7 +23,9 @@ DOCS = {
     "nodedev": "https://libvirt.org/formatnode.html",
     "domainsnapshot": "https://libvirt.org/formatsnapshot.html",
 }
-_INPUT_TYPES = {"bool": "boolean", "str": "string", "int": "integer", "dict": "object"}
+_INPUT_TYPES = {"bool": {"type": "boolean"}, "str": {"type": "string"},
+                "int": {"type": "integer"}, "dict": {"type": "object"},
+                "str|dict": {"oneOf": [{"type": "string"}, {"type": "object"}]}}
 
 
 def _camel(key: str) -> str:
@@ -145,8 +147,10 @@ def resource_schema(logic: type[ResourceLogic], builder: _Builder) -> dict:
         schema = builder.field(parent, key, parent.fields[key], logic.type_name + _camel(alias))
         inputs[alias] = {**schema, "description": f"Shorthand for {path}."}
     for name, item in logic.all_inputs().items():
-        schema = {"type": _INPUT_TYPES[item.type], "description": item.doc + " (provider input, "
+        schema = {**_INPUT_TYPES[item.type], "description": item.doc + " (provider input, "
                   "not libvirt XML)"}
+        if item.secret:
+            schema["secret"] = True
         if item.default is not None:
             schema["default"] = item.default
         inputs[name] = schema

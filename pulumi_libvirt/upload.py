@@ -10,6 +10,8 @@ flat whatever the image size. No Pulumi, no XML. Typical use (the Volume provide
 - HTTP: ``Accept-Encoding: identity``; a dropped connection is resumed with ``Range: bytes=N-``
   into the *same* libvirt stream (bounded retries, exponential backoff); a server that ignores
   Range is re-read from byte 0 with the first N bytes discarded.
+- Bytes built in memory (``BytesSource``: a seed ISO, an Ignition config) stream the same way,
+  without a temporary file.
 - Files (``path`` or ``file://``): uploaded as a sparse stream (holes are not sent), falling back
   to a plain stream when the host refuses sparse streams. Holes are hashed as zeros.
 - ``sha256`` is computed on the fly; reading + hashing run in a helper thread while the calling
@@ -44,6 +46,7 @@ import requests
 import urllib3
 
 __all__ = [
+    "BytesSource",
     "CapacityError",
     "FileSource",
     "HttpSource",
@@ -688,6 +691,35 @@ def _seek(fd: int, pos: int, whence: int, size: int) -> int | None:
         if e.errno in (errno.EINVAL, errno.EOPNOTSUPP):
             return None
         raise
+
+
+class BytesSource(Source):
+    """Bytes already in memory (a generated ISO or config), sent in chunks.
+
+    ``description`` names the data in messages; the bytes themselves never appear there.
+    """
+
+    def __init__(
+        self,
+        data: bytes | bytearray | memoryview,
+        description: str = "in-memory data",
+        expected_sha256: str | None = None,
+        *,
+        chunk_size: int = CHUNK_SIZE,
+    ) -> None:
+        super().__init__(expected_sha256, chunk_size)
+        self._data = memoryview(data).cast("B")
+        self.description = description
+        self.size = len(self._data)
+        self.format = sniff_format(bytes(self._data[:HEAD_SIZE]))
+
+    def _items(self, sparse: bool) -> Iterator[bytes | int]:
+        data, chunk = self._data, self.chunk_size
+        for start in range(0, len(data), chunk):
+            yield bytes(data[start : start + chunk])
+
+    def close(self) -> None:
+        self._data = memoryview(b"")
 
 
 class _Transient(Exception):

@@ -2,10 +2,13 @@
 
 from .base import Diff, Input, ResourceLogic
 from .pool import PoolLogic
+from .seed import CloudInitDiskLogic, CombustionLogic, IgnitionLogic
 from .volume import VolumeLogic
 
 LOGIC: dict[str, type[ResourceLogic]] = {
-    logic.type_name: logic for logic in (PoolLogic, VolumeLogic)
+    logic.type_name: logic for logic in (PoolLogic, VolumeLogic, CloudInitDiskLogic,
+                                         IgnitionLogic, CombustionLogic)
 }
 
-__all__ = ["LOGIC", "Diff", "Input", "PoolLogic", "ResourceLogic", "VolumeLogic"]
+__all__ = ["LOGIC", "CloudInitDiskLogic", "CombustionLogic", "Diff", "IgnitionLogic", "Input",
+           "PoolLogic", "ResourceLogic", "VolumeLogic"]

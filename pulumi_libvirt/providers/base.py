@@ -27,11 +27,12 @@ class Input:
     """A provider-only input: not libvirt XML, documented as such."""
 
     name: str
-    type: str  # "bool" | "str" | "int" | "dict"
+    type: str  # "bool" | "str" | "int" | "dict" | "str|dict"
     doc: str
     default: Any = None
     on_change: str = "update"  # "update" in place, "replace", or "none" (nothing to do now)
     live: bool = False  # read back from libvirt on refresh (autostart, running)
+    secret: bool = False  # kept secret in the state even when given in plain text
 
 
 @dataclass
@@ -50,7 +51,8 @@ COMMON_INPUTS = (
           "(dynamic providers cannot `pulumi import`).", default=False, on_change="none"),
 )
 
-_PY_TYPES = {"bool": (bool,), "str": (str,), "int": (int,), "dict": (dict,)}
+_PY_TYPES = {"bool": (bool,), "str": (str,), "int": (int,), "dict": (dict,),
+             "str|dict": (str, dict)}
 
 
 def get_path(model: Any, path: str) -> Any:
@@ -347,4 +349,5 @@ class ResourceLogic:
         return outs
 
 
-_TYPE_WORDS = {"bool": "a boolean", "str": "a string", "int": "an integer", "dict": "a dict"}
+_TYPE_WORDS = {"bool": "a boolean", "str": "a string", "int": "an integer", "dict": "a dict",
+               "str|dict": "a string or a dict"}
