@@ -1,0 +1,343 @@
+"""A tiny guest built from Debian packages only: the cloud kernel and a busybox initramfs.
+
+``build_guest()`` returns the kernel and initramfs files (cached between runs, rebuilt when the
+packages' versions or this file change). The packages are fetched with ``apt-get download``
+(the machine's own apt sources) and unpacked with ``dpkg -x``; the initramfs (cpio newc + gzip,
+written here) holds static busybox, the kernel modules the guest needs with their dependencies
+(from ``modules.dep``), and an init script that:
+
+- loads the modules, mounts the seed ISO found by its volume label (``cidata``, read from
+  the ISO's primary volume descriptor: busybox's findfs does not know ISO 9660) and prints its
+  ``user-data`` on the console, each line prefixed ``plv-guest: user-data:``;
+- prints the Ignition config QEMU hands over through fw_cfg (``opt/com.coreos/config``), if any;
+- brings ``eth0`` up and takes a DHCP lease with ``udhcpc``, printing ``plv-guest: lease <ip>``.
+
+The guest boots under TCG (domain type ``qemu``) with direct kernel boot and ``console=ttyS0``;
+the cloud kernel has no AHCI, so cdroms go on virtio-scsi. Run ``python tests/guest.py`` to
+build it and print where it is.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import lzma
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+KERNEL_META = "linux-image-cloud-amd64"
+BUSYBOX = "busybox-static"
+#: Modules the guest loads (their dependencies come from modules.dep).
+MODULES = ("virtio_pci", "virtio_scsi", "sr_mod", "isofs", "virtio_net", "qemu_fw_cfg")
+CMDLINE = "console=ttyS0 panic=-1 loglevel=4"
+MARK = "plv-guest:"
+
+INIT = r"""#!/bin/busybox sh
+/bin/busybox mkdir -p /bin /proc /sys /dev /tmp /mnt/seed
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+up() { cut -d' ' -f1 /proc/uptime; }
+say() { echo "plv-guest: $*" > /dev/console; }
+say "init at $(up) s"
+while read -r module; do
+    insmod "/lib/modules/$module" 2>/dev/null || say "insmod $module failed"
+done < /modules
+say "modules loaded at $(up) s"
+label() {  # an ISO 9660 volume label: 32 bytes at 0x8028
+    dd if="$1" bs=2048 skip=16 count=1 2>/dev/null | dd bs=1 skip=40 count=32 2>/dev/null |
+        tr -d ' '
+}
+dev=""
+i=0
+while [ -z "$dev" ] && [ "$i" -lt 150 ]; do
+    for candidate in /dev/sr* /dev/vd* /dev/sd*; do
+        if [ -b "$candidate" ] && [ "$(label "$candidate")" = cidata ]; then
+            dev=$candidate
+            break
+        fi
+    done
+    i=$((i + 1))
+    [ -n "$dev" ] || sleep 0.2
+done
+if [ -n "$dev" ] && mount -t iso9660 -o ro "$dev" /mnt/seed; then
+    say "seed $dev mounted at $(up) s"
+    sed 's/^/plv-guest: user-data: /' /mnt/seed/user-data > /dev/console
+else
+    say "no seed labelled cidata"
+fi
+ign=/sys/firmware/qemu_fw_cfg/by_name/opt/com.coreos/config/raw
+if [ -r "$ign" ]; then
+    sed 's/^/plv-guest: ignition: /' "$ign" > /dev/console
+    echo > /dev/console
+fi
+ip link set lo up
+ip link set eth0 up && udhcpc -i eth0 -s /udhcpc.sh -t 60 -T 2 -A 2 -q || say "no lease"
+say "done at $(up) s"
+while true; do sleep 3600; done
+"""
+
+UDHCPC = r"""#!/bin/sh
+case "$1" in
+    deconfig) ip addr flush dev "$interface" ;;
+    bound|renew)
+        ip addr add "$ip/${mask:-24}" dev "$interface"
+        echo "plv-guest: lease $ip at $(cut -d' ' -f1 /proc/uptime) s" > /dev/console
+        ;;
+esac
+exit 0
+"""
+
+
+@dataclass(frozen=True)
+class Guest:
+    """The built guest: boot ``kernel`` with ``initramfs`` and ``cmdline``."""
+
+    kernel: Path
+    initramfs: Path
+    cmdline: str
+    versions: dict
+    build_seconds: float  # 0.0 when it came from the cache
+
+
+def cache_root() -> Path:
+    """/var/cache/pulumi-libvirt/guest when writable (root), else ~/.cache/pulumi-libvirt/guest."""
+    system = Path("/var/cache/pulumi-libvirt/guest")
+    try:
+        system.mkdir(parents=True, exist_ok=True)
+        if os.access(system, os.W_OK):
+            return system
+    except OSError:
+        pass
+    return Path.home() / ".cache" / "pulumi-libvirt" / "guest"
+
+
+def build_guest(cache: Path | None = None) -> Guest:
+    """The guest for the packages apt offers now: from the cache, or built (about a minute)."""
+    root = cache or cache_root()
+    kernel_pkg = _kernel_package()
+    versions = {kernel_pkg: _candidate(kernel_pkg), BUSYBOX: _candidate(BUSYBOX)}
+    recipe = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    key = hashlib.sha256(json.dumps([versions, recipe], sort_keys=True).encode()).hexdigest()
+    target = root / key[:16]
+    kernel, initramfs = target / "vmlinuz", target / "initramfs.gz"
+    if kernel.exists() and initramfs.exists():
+        return Guest(kernel, initramfs, CMDLINE, versions, 0.0)
+    started = time.monotonic()
+    root.mkdir(parents=True, exist_ok=True)
+    os.chmod(root, 0o755)
+    with tempfile.TemporaryDirectory(dir=root, prefix="build-") as work_dir:
+        work = Path(work_dir)
+        for package, version in versions.items():
+            subprocess.run(["apt-get", "download", "-q", f"{package}={version}"], cwd=work,
+                           check=True, capture_output=True)
+        tree = work / "tree"
+        for deb in sorted(work.glob("*.deb")):
+            subprocess.run(["dpkg", "-x", str(deb), str(tree)], check=True)
+        built = work / "out"
+        built.mkdir()
+        _write_initramfs(tree, built / "initramfs.gz")
+        shutil.copyfile(next((tree / "boot").glob("vmlinuz-*")), built / "vmlinuz")
+        (built / "versions.json").write_text(json.dumps(versions, indent=2) + "\n")
+        for path in built.iterdir():
+            os.chmod(path, 0o644)
+        os.chmod(built, 0o755)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            built.rename(target)
+        except OSError:  # another run built it meanwhile
+            if not (target / "initramfs.gz").exists():
+                raise
+    return Guest(kernel, initramfs, CMDLINE, versions, time.monotonic() - started)
+
+
+# --------------------------------------------------------------------------------------------
+# Watching a booted guest
+
+
+def wait_for(condition, timeout: float, what: str, log: Path | None = None,
+             interval: float = 0.2):
+    """``condition()``'s first true value within ``timeout`` seconds, else AssertionError
+    (with the end of the guest's serial ``log``, when given)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            tail = ""
+            if log is not None and log.exists():
+                lines = log.read_text(errors="replace").splitlines()[-40:]
+                tail = "\nserial console (last lines):\n" + "\n".join(lines)
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{tail}")
+        time.sleep(interval)
+
+
+def console_line(log: Path, text: str) -> str | None:
+    """The first line of the guest's serial log holding ``text``."""
+    try:
+        content = log.read_text(errors="replace")
+    except FileNotFoundError:
+        return None
+    return next((line for line in content.splitlines() if text in line), None)
+
+
+def subnet(prefix: str, offset: int) -> str:
+    """A /24 inside 10.211.0.0/16 (the seed tests' range) for this run: ``10.211.N``."""
+    return f"10.211.{(int(prefix.strip('-').split('-')[-1], 16) + offset) % 250 + 1}"
+
+
+# --------------------------------------------------------------------------------------------
+# apt
+
+
+def _apt(*args: str) -> str:
+    return subprocess.run(["apt-cache", *args], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def _candidate(package: str) -> str:
+    match = re.search(r"Candidate: (\S+)", _apt("policy", package))
+    if not match or match.group(1) == "(none)":
+        subprocess.run(["apt-get", "update", "-q"], check=True, capture_output=True)
+        match = re.search(r"Candidate: (\S+)", _apt("policy", package))
+    if not match or match.group(1) == "(none)":
+        raise RuntimeError(f"apt offers no {package}: are Debian's sources configured?")
+    return match.group(1)
+
+
+def _kernel_package() -> str:
+    """The versioned cloud kernel package the meta-package depends on now."""
+    _candidate(KERNEL_META)  # runs apt-get update once if the lists are missing
+    for line in _apt("depends", KERNEL_META).splitlines():
+        match = re.match(r"\s*Depends: (linux-image-\S+-cloud-amd64)$", line)
+        if match:
+            return match.group(1)
+    raise RuntimeError(f"{KERNEL_META} depends on no linux-image-*-cloud-amd64")
+
+
+# --------------------------------------------------------------------------------------------
+# initramfs
+
+
+def _module_order(modules_dir: Path, wanted: tuple[str, ...]) -> list[str]:
+    """Module files (relative to ``modules_dir``) to load, dependencies first."""
+    needs, paths = _modules_dep(modules_dir)
+    by_name = {_module_name(path): path for path in paths}
+    builtin = {_module_name(line) for line in
+               (modules_dir / "modules.builtin").read_text().split()}
+    order: list[str] = []
+
+    def visit(path: str) -> None:
+        for dep in needs(path, by_name):
+            visit(dep)
+        if path not in order:
+            order.append(path)
+
+    for name in wanted:
+        name = name.replace("-", "_")
+        if name in by_name:
+            visit(by_name[name])
+        elif name not in builtin:
+            raise RuntimeError(f"kernel module {name} is neither a module nor built in")
+    return order
+
+
+def _modules_dep(modules_dir: Path):
+    """``(needs, paths)``: what a module needs (paths, as in modules.dep) and every module.
+
+    Debian's package does not ship modules.dep (depmod writes it on install, and depmod may be
+    missing here): without it, the same is read from each module's ``depends=`` modinfo.
+    """
+    dep_file = modules_dir / "modules.dep"
+    if dep_file.exists():
+        table = {}
+        for line in dep_file.read_text().splitlines():
+            module, _, deps = line.partition(":")
+            table[module] = deps.split()
+        return (lambda path, _by_name: table[path]), list(table)
+
+    def from_modinfo(path: str, by_name: dict[str, str]) -> list[str]:
+        info = _module_bytes(modules_dir / path)
+        match = re.search(rb"\0depends=([^\0]*)\0", info)
+        names = match.group(1).decode().split(",") if match and match.group(1) else []
+        return [by_name[name.replace("-", "_")] for name in names]
+
+    return from_modinfo, (modules_dir / "modules.order").read_text().split()
+
+
+def _module_name(path: str) -> str:
+    return Path(path).name.split(".ko")[0].replace("-", "_")
+
+
+def _module_bytes(path: Path) -> bytes:
+    data = path.read_bytes()
+    if path.name.endswith(".xz"):
+        return lzma.decompress(data)
+    if path.name.endswith(".zst"):
+        return subprocess.run(["zstd", "-dc", str(path)], check=True,
+                              capture_output=True).stdout
+    if path.name.endswith(".gz"):
+        return gzip.decompress(data)
+    return data
+
+
+def _write_initramfs(tree: Path, out: Path) -> None:
+    (modules_dir,) = (tree / "lib" / "modules").iterdir()
+    archive = _Cpio()
+    for folder in ("bin", "dev", "proc", "sys", "tmp", "mnt", "mnt/seed", "lib",
+                   "lib/modules"):
+        archive.add(folder, 0o040755)
+    archive.add("bin/busybox", 0o100755, (tree / "bin" / "busybox").read_bytes())
+    archive.add("init", 0o100755, INIT.encode())
+    archive.add("udhcpc.sh", 0o100755, UDHCPC.encode())
+    archive.add("dev/console", 0o020600, rdev=(5, 1))
+    names = []
+    for relative in _module_order(modules_dir, MODULES):
+        name = Path(relative).name.split(".ko")[0] + ".ko"
+        archive.add(f"lib/modules/{name}", 0o100644, _module_bytes(modules_dir / relative))
+        names.append(name)
+    archive.add("modules", 0o100644, "".join(f"{n}\n" for n in names).encode())
+    out.write_bytes(gzip.compress(archive.finish(), compresslevel=6, mtime=0))
+
+
+class _Cpio:
+    """A cpio archive in the "newc" format the kernel unpacks."""
+
+    def __init__(self) -> None:
+        self._out = io.BytesIO()
+        self._ino = 1
+
+    def add(self, name: str, mode: int, data: bytes = b"", rdev: tuple[int, int] = (0, 0)):
+        fields = [self._ino, mode, 0, 0, 1, 0, len(data), 0, 0, rdev[0], rdev[1],
+                  len(name) + 1, 0]
+        self._ino += 1
+        header = "070701" + "".join(f"{f:08x}" for f in fields)
+        self._write(header.encode() + name.encode() + b"\0")
+        self._write(data)
+
+    def _write(self, chunk: bytes) -> None:
+        self._out.write(chunk)
+        self._out.write(b"\0" * (-self._out.tell() % 4))
+
+    def finish(self) -> bytes:
+        self.add("TRAILER!!!", 0)
+        return self._out.getvalue()
+
+
+if __name__ == "__main__":
+    guest = build_guest()
+    print(json.dumps({"kernel": str(guest.kernel), "initramfs": str(guest.initramfs),
+                      "cmdline": guest.cmdline, "versions": guest.versions,
+                      "build_seconds": round(guest.build_seconds, 1)}, indent=2))
+    sys.exit(0)
