@@ -182,3 +182,25 @@ def server(images):
     with ImageServer() as srv:
         srv.files.update(images)
         yield srv
+
+
+@pytest.fixture(scope="session")
+def guest():
+    """The tiny Debian guest (tests/guest.py): kernel, initramfs, cmdline; built once, cached."""
+    from guest import build_guest
+
+    return build_guest()
+
+
+@pytest.fixture
+def shared_dir(run_prefix: str):
+    """A directory qemu (user libvirt-qemu) can reach: pytest's tmp_path is private to root."""
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    path = Path(tempfile.mkdtemp(prefix=run_prefix, dir="/var/tmp"))
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

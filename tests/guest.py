@@ -162,7 +162,7 @@ def build_guest(cache: Path | None = None) -> Guest:
 
 
 # --------------------------------------------------------------------------------------------
-# Watching a booted guest
+# Running and watching the guest
 
 
 def wait_for(condition, timeout: float, what: str, log: Path | None = None,
@@ -195,6 +195,36 @@ def console_line(log: Path, text: str) -> str | None:
 def subnet(prefix: str, offset: int) -> str:
     """A /24 inside 10.211.0.0/16 (the seed tests' range) for this run: ``10.211.N``."""
     return f"10.211.{(int(prefix.strip('-').split('-')[-1], 16) + offset) % 250 + 1}"
+
+
+def network_xml(name: str, net: str) -> str:
+    """A NAT network ``net``.0/24 with DHCP."""
+    return f"""<network><name>{name}</name><forward mode='nat'/>
+      <ip address='{net}.1' prefix='24'><dhcp><range start='{net}.10' end='{net}.99'/></dhcp></ip>
+    </network>"""
+
+
+def domain_xml(name: str, kernel, initramfs, seed, serial: Path, network: str,
+               ignition=None) -> str:
+    """A TCG domain booting the guest directly, the seed a cdrom on virtio-scsi, one virtio
+    NIC on ``network``, the serial console into the file ``serial``; ``ignition``: a file
+    handed over through fw_cfg."""
+    sysinfo = ""
+    if ignition is not None:
+        sysinfo = (f"<sysinfo type='fwcfg'><entry name='opt/com.coreos/config' "
+                   f"file='{ignition}'/></sysinfo>")
+    return f"""<domain type='qemu'><name>{name}</name><memory unit='MiB'>256</memory>
+      <vcpu>1</vcpu>
+      <os><type arch='x86_64' machine='pc'>hvm</type><kernel>{kernel}</kernel>
+        <initrd>{initramfs}</initrd><cmdline>{CMDLINE}</cmdline></os>
+      <features><acpi/></features>{sysinfo}
+      <devices>
+        <controller type='scsi' model='virtio-scsi'/>
+        <disk type='file' device='cdrom'><driver name='qemu' type='raw'/>
+          <source file='{seed}'/><target dev='sda' bus='scsi'/><readonly/></disk>
+        <interface type='network'><source network='{network}'/><model type='virtio'/></interface>
+        <serial type='file'><source path='{serial}'/><target port='0'/></serial>
+      </devices></domain>"""
 
 
 # --------------------------------------------------------------------------------------------
