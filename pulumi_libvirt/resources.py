@@ -39,7 +39,7 @@ class LibvirtResource(pulumi.dynamic.Resource):
         for name in secret_inputs:  # secret in the state even when written in plain text
             if props.get(name) is not None:
                 props[name] = pulumi.Output.secret(props[name])
-        secret_outputs = [*self._secret_outputs, *secret_inputs]
+        secret_outputs = [*self._secret_outputs, *logic.secret_outputs, *secret_inputs]
         if secret_outputs:
             opts = pulumi.ResourceOptions.merge(
                 opts, pulumi.ResourceOptions(additional_secret_outputs=secret_outputs)
@@ -82,7 +82,6 @@ class CloudInitDisk(LibvirtResource, module="libvirt", name="CloudInitDisk"):
     """
 
     _logic = CloudInitDiskLogic
-    _secret_outputs = ("content_sha256", "image_sha256")
 
 
 class Ignition(LibvirtResource, module="libvirt", name="Ignition"):
@@ -94,7 +93,6 @@ class Ignition(LibvirtResource, module="libvirt", name="Ignition"):
     """
 
     _logic = IgnitionLogic
-    _secret_outputs = ("content_sha256", "image_sha256")
 
 
 class Combustion(LibvirtResource, module="libvirt", name="Combustion"):
@@ -105,4 +103,3 @@ class Combustion(LibvirtResource, module="libvirt", name="Combustion"):
     """
 
     _logic = CombustionLogic
-    _secret_outputs = ("content_sha256", "image_sha256")

@@ -160,6 +160,8 @@ def resource_schema(logic: type[ResourceLogic], builder: _Builder) -> dict:
             outputs[name] = {**inputs[name], "description": doc}
         else:
             outputs[name] = {"type": schema_type, "description": doc}
+        if name in logic.secret_outputs:
+            outputs[name]["secret"] = True
     required = [name for name, _message in _required(logic)]
     return {
         "description": (logic.__doc__ or "").strip().splitlines()[0]

@@ -84,6 +84,7 @@ class ResourceLogic:
     aliases: ClassVar[dict[str, str]] = {}  # input name -> XML path it stands for
     read_only_xml: ClassVar[frozenset] = frozenset()  # top-level XML keys not taken as inputs
     computed: ClassVar[dict[str, tuple[str, str]]] = {}  # output name -> (schema type, doc)
+    secret_outputs: ClassVar[tuple[str, ...]] = ()  # computed outputs the state keeps secret
 
     def __init__(self, configured_uri: str | None = None):
         self.configured_uri = configured_uri

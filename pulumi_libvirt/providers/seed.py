@@ -45,6 +45,7 @@ class SeedLogic(VolumeLogic):
         "image_sha256": ("string", "sha256 of the bytes written to the volume, checked on "
                          "refresh (secret)."),
     }
+    secret_outputs = ("content_sha256", "image_sha256")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
