@@ -15,6 +15,7 @@ from .engine import (
     ResourceState,
     Step,
     UpResult,
+    run_with_mocks,
 )
 from .host import (
     Call,
@@ -62,6 +63,7 @@ __all__ = [
     "is_secret",
     "is_unknown",
     "make_secret",
+    "run_with_mocks",
     "strip_secrets",
     "to_struct",
 ]

@@ -806,6 +806,41 @@ class Engine:
         return self.resource(name).secret_outputs()
 
 
+def run_with_mocks(
+    program: Program,
+    mocks: Mocks,
+    config: dict[str, Any] | None = None,
+    project: str | None = None,
+    stack: str = "stack",
+    preview: bool = False,
+) -> dict[str, Any]:
+    """Run a program under ``pulumi.runtime.set_mocks`` (no provider host); return its exports.
+
+    ``program`` is a callable or a project directory (or its ``__main__.py``); ``config`` is
+    stack config keyed ``namespace:key``; the project's name comes from its Pulumi.yaml unless
+    given. Each resource goes to ``mocks.new_resource``.
+    """
+    engine = Engine(config, project=project, stack=stack)
+    func, _directory = engine._resolve_program(program)
+
+    def run() -> dict[str, Any]:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            set_all_config(engine._config_strings(), [])
+            set_mocks(mocks, project=engine.project or "project", stack=stack, preview=preview)
+            SETTINGS.outputs = set()
+            SETTINGS.lock = threading.Lock()
+            loop.run_until_complete(run_pulumi_func(func))
+            return loop.run_until_complete(_resolve_exports())
+        finally:
+            loop.run_until_complete(loop.shutdown_default_executor())
+            loop.close()
+            asyncio.set_event_loop(None)
+
+    return contextvars.Context().run(run)
+
+
 def _quiet_known_failures(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
     """Drop asyncio's "exception was never retrieved" for failures the engine reports itself.
 
