@@ -172,25 +172,21 @@ def _volume_sha256(vol: libvirt.virStorageVol) -> str | None:
     return digest.hexdigest()
 
 
-def _text(name: str, doc: str, type_: str = "str", secret: bool = False) -> Input:
-    return Input(name, type_, doc, secret=secret)
-
-
 class CloudInitDiskLogic(SeedLogic):
     """A cloud-init NoCloud seed: an ISO labelled cidata in a raw volume."""
 
     type_name = "CloudInitDisk"
     noun = "cloud-init disk"
     contents = (
-        _text("user_data", "cloud-init user data (#cloud-config YAML, a script, MIME "
+        Input("user_data", "str", "cloud-init user data (#cloud-config YAML, a script, MIME "
               "multipart...); empty when not given. Kept secret.", secret=True),
-        _text("meta_data", "NoCloud meta-data (YAML text or a dict); default: an instance-id "
-              "made from a hash of the other contents, and local-hostname from `hostname`.",
-              "str|dict"),
-        _text("network_config", "cloud-init network config, version 1 or 2 (YAML text or a "
-              "dict).", "str|dict"),
-        _text("vendor_data", "cloud-init vendor data. Kept secret.", secret=True),
-        _text("hostname", "local-hostname in the default meta-data."),
+        Input("meta_data", "str|dict", "NoCloud meta-data (YAML text or a dict); default: an "
+              "instance-id made from a hash of the other contents, and local-hostname from "
+              "`hostname`."),
+        Input("network_config", "str|dict", "cloud-init network config, version 1 or 2 (YAML "
+              "text or a dict)."),
+        Input("vendor_data", "str", "cloud-init vendor data. Kept secret.", secret=True),
+        Input("hostname", "str", "local-hostname in the default meta-data."),
     )
     checks = {
         "user_data": seeds.check_user_data,
@@ -218,8 +214,8 @@ class IgnitionLogic(SeedLogic):
 
     type_name = "Ignition"
     noun = "Ignition config"
-    contents = (_text("config", "The Ignition config: JSON text or a dict, with "
-                      "ignition.version. Kept secret.", "str|dict", secret=True),)
+    contents = (Input("config", "str|dict", "The Ignition config: JSON text or a dict, with "
+                      "ignition.version. Kept secret.", secret=True),)
     checks = {"config": seeds.check_ignition}
     required = {"config": "the Ignition config (JSON text or a dict)"}
     pad = b" "  # JSON ends where its object ends: trailing spaces are allowed
@@ -234,10 +230,10 @@ class CombustionLogic(SeedLogic):
     type_name = "Combustion"
     noun = "Combustion disk"
     contents = (
-        _text("script", "The combustion script (combustion/script), starting with '#!'. Kept "
-              "secret.", secret=True),
-        _text("ignition", "An Ignition config to ship beside it (ignition/config.ign): JSON "
-              "text or a dict. Kept secret.", "str|dict", secret=True),
+        Input("script", "str", "The combustion script (combustion/script), starting with "
+              "'#!'. Kept secret.", secret=True),
+        Input("ignition", "str|dict", "An Ignition config to ship beside it "
+              "(ignition/config.ign): JSON text or a dict. Kept secret.", secret=True),
     )
     checks = {"script": seeds.check_script, "ignition": seeds.check_ignition}
     required = {"script": "the combustion script"}
