@@ -125,8 +125,7 @@ def cache_root() -> Path:
 def build_guest(cache: Path | None = None) -> Guest:
     """The guest for the packages apt offers now: from the cache, or built (about a minute)."""
     root = cache or cache_root()
-    kernel_pkg = _kernel_package()
-    versions = {kernel_pkg: _candidate(kernel_pkg), BUSYBOX: _candidate(BUSYBOX)}
+    versions = _candidates(_kernel_package(), BUSYBOX)
     recipe = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
     key = hashlib.sha256(json.dumps([versions, recipe], sort_keys=True).encode()).hexdigest()
     target = root / key[:16]
@@ -236,24 +235,29 @@ def _apt(*args: str) -> str:
                           text=True).stdout
 
 
-def _candidate(package: str) -> str:
-    match = re.search(r"Candidate: (\S+)", _apt("policy", package))
-    if not match or match.group(1) == "(none)":
-        subprocess.run(["apt-get", "update", "-q"], check=True, capture_output=True)
-        match = re.search(r"Candidate: (\S+)", _apt("policy", package))
-    if not match or match.group(1) == "(none)":
-        raise RuntimeError(f"apt offers no {package}: are Debian's sources configured?")
-    return match.group(1)
+def _candidates(*packages: str) -> dict[str, str]:
+    """The version apt would fetch of each package."""
+    found = dict(re.findall(r"^(\S+):\n\s+Installed: .*\n\s+Candidate: (\S+)",
+                            _apt("policy", *packages), re.M))
+    for package in packages:
+        if found.get(package, "(none)") == "(none)":
+            raise RuntimeError(f"apt offers no {package}: are Debian's sources configured?")
+    return {package: found[package] for package in packages}
 
 
 def _kernel_package() -> str:
     """The versioned cloud kernel package the meta-package depends on now."""
-    _candidate(KERNEL_META)  # runs apt-get update once if the lists are missing
-    for line in _apt("depends", KERNEL_META).splitlines():
-        match = re.match(r"\s*Depends: (linux-image-\S+-cloud-amd64)$", line)
-        if match:
-            return match.group(1)
-    raise RuntimeError(f"{KERNEL_META} depends on no linux-image-*-cloud-amd64")
+    for attempt in range(2):
+        try:
+            for line in _apt("depends", KERNEL_META).splitlines():
+                match = re.match(r"\s*Depends: (linux-image-\S+-cloud-amd64)$", line)
+                if match:
+                    return match.group(1)
+        except subprocess.CalledProcessError:
+            pass
+        if attempt == 0:  # no package lists yet (a fresh machine): fetch them once
+            subprocess.run(["apt-get", "update", "-q"], check=True, capture_output=True)
+    raise RuntimeError(f"apt knows no {KERNEL_META} depending on a linux-image-*-cloud-amd64")
 
 
 # --------------------------------------------------------------------------------------------
