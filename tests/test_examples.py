@@ -70,7 +70,7 @@ class CloudVmMocks(pulumi.runtime.Mocks):
             outputs["path"] = f"/pool/{args.inputs['name']}"
             outputs["key"] = outputs["path"]
         if kind == "Domain":
-            outputs["ip_addresses"] = ["10.17.3.57"]
+            outputs["ip_addresses"] = [{"mac": "52:54:00:12:34:56", "addresses": ["10.17.3.57"]}]
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs):
@@ -89,7 +89,7 @@ def test_cloud_vm_example_with_mocks() -> None:
         "libvirt-cloud-vm:imageUrl": "https://images.example/debian-12-genericcloud.qcow2",
         "libvirt-cloud-vm:sshPublicKey": "ssh-ed25519 AAAAC3Nza example",
     }, stack="dev")
-    assert exports == {"ip": ["10.17.3.57"], "disk_path": "/pool/vm.qcow2"}
+    assert exports == {"ip": "10.17.3.57", "disk_path": "/pool/vm.qcow2"}
     kinds = {name: args.typ.rsplit(":", 1)[-1] for name, args in mocks.resources.items()}
     assert kinds == {"images": "Pool", "base": "Volume", "disk": "Volume",
                      "seed": "CloudInitDisk", "lan": "Network", "vm": "Domain"}

@@ -5,7 +5,7 @@ and domain; exports the address the VM leased.
     pulumi config set imageSha256 …        # optional, checked while the image streams
     pulumi config set sshPublicKey "$(cat ~/.ssh/id_ed25519.pub)"
     pulumi up                               # waits until the VM has leased an address
-    pulumi stack output ip
+    ssh debian@$(pulumi stack output ip)
 """
 
 import pulumi
@@ -93,5 +93,6 @@ vm = libvirt.Domain(
     autostart=True,
 )
 
-pulumi.export("ip", vm.ip_addresses)
+# ip_addresses: per interface, {"mac": ..., "addresses": [...]}; the first NIC's first address.
+pulumi.export("ip", vm.ip_addresses.apply(lambda nics: nics[0]["addresses"][0]))
 pulumi.export("disk_path", disk.path)
