@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -191,9 +192,11 @@ def console_line(log: Path, text: str) -> str | None:
     return next((line for line in content.splitlines() if text in line), None)
 
 
-def subnet(prefix: str, offset: int) -> str:
-    """A /24 inside 10.211.0.0/16 (the seed tests' range) for this run: ``10.211.N``."""
-    return f"10.211.{(int(prefix.strip('-').split('-')[-1], 16) + offset) % 250 + 1}"
+def subnet(prefix: str, offset: int, uri: str = "") -> str:
+    """A /24 inside 10.211.0.0/16 (the seed tests' range) for this run and host:
+    ``10.211.N``."""
+    seed = int(prefix.strip("-").split("-")[-1], 16) + zlib.crc32(uri.encode()) % 97 * 3
+    return f"10.211.{(seed + offset) % 250 + 1}"
 
 
 def network_xml(name: str, net: str) -> str:
@@ -327,12 +330,14 @@ def _module_bytes(path: Path) -> bytes:
 
 
 def _write_initramfs(tree: Path, out: Path) -> None:
-    (modules_dir,) = (tree / "lib" / "modules").iterdir()
+    # Debian 13 moves files under /usr (merged /usr): look in both places.
+    (modules_dir,) = _first(tree, "lib/modules", "usr/lib/modules").iterdir()
     archive = _Cpio()
     for folder in ("bin", "dev", "proc", "sys", "tmp", "mnt", "mnt/seed", "lib",
                    "lib/modules"):
         archive.add(folder, 0o040755)
-    archive.add("bin/busybox", 0o100755, (tree / "bin" / "busybox").read_bytes())
+    busybox = _first(tree, "bin/busybox", "usr/bin/busybox")
+    archive.add("bin/busybox", 0o100755, busybox.read_bytes())
     archive.add("init", 0o100755, INIT.encode())
     archive.add("udhcpc.sh", 0o100755, UDHCPC.encode())
     archive.add("dev/console", 0o020600, rdev=(5, 1))
@@ -343,6 +348,13 @@ def _write_initramfs(tree: Path, out: Path) -> None:
         names.append(name)
     archive.add("modules", 0o100644, "".join(f"{n}\n" for n in names).encode())
     out.write_bytes(gzip.compress(archive.finish(), compresslevel=6, mtime=0))
+
+
+def _first(tree: Path, *candidates: str) -> Path:
+    for candidate in candidates:
+        if (tree / candidate).exists():
+            return tree / candidate
+    raise RuntimeError(f"none of {', '.join(candidates)} in the unpacked packages")
 
 
 class _Cpio:

@@ -73,7 +73,7 @@ def test_guest_boots_from_provider_made_volumes(guest, system_uri: str, run_pref
         assert engine.preview(program).empty
 
         net_name = f"{run_prefix}e2e-net"
-        net = conn.networkCreateXML(network_xml(net_name, subnet(run_prefix, 1)))
+        net = conn.networkCreateXML(network_xml(net_name, subnet(run_prefix, 1, system_uri)))
         serial = shared_dir / "serial.log"
         dom = conn.createXML(domain_xml(f"{run_prefix}e2e", paths["kernel"], paths["initrd"],
                                         paths["seed"], serial, net_name, paths["ignition"]), 0)
@@ -157,7 +157,7 @@ def test_whole_vm_through_the_provider_host(guest, system_uri: str, run_prefix: 
     if missing:
         pytest.skip(f"needs the {' and '.join(missing)} resources, not on this branch yet")
     marker = f"plv-marker-{run_prefix}vm"
-    net = subnet(run_prefix, 2)
+    net = subnet(run_prefix, 2, system_uri)
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(shared_dir / "base.qcow2"),
                     "64M"], check=True)
     serial = shared_dir / "serial.log"

@@ -29,7 +29,7 @@ def conn(system_uri: str):
 
 
 def test_tiny_guest_mounts_its_seed_reads_fw_cfg_and_takes_a_lease(
-    guest, conn, shared_dir: Path, run_prefix: str
+    guest, conn, system_uri: str, shared_dir: Path, run_prefix: str
 ) -> None:
     marker = f"plv-marker-{run_prefix}guest"
     files = seeds.cloud_init_files(f"#cloud-config\n# {marker}\n", None, None, None, "tiny")
@@ -39,7 +39,7 @@ def test_tiny_guest_mounts_its_seed_reads_fw_cfg_and_takes_a_lease(
     ignition.write_text(json.dumps({"ignition": {"version": "3.4.0"}, "note": marker}))
     serial = shared_dir / "serial.log"
     net_name, dom_name = f"{run_prefix}guest-net", f"{run_prefix}guest"
-    net = conn.networkCreateXML(network_xml(net_name, subnet(run_prefix, 0)))
+    net = conn.networkCreateXML(network_xml(net_name, subnet(run_prefix, 0, system_uri)))
     dom = None
     try:
         dom = conn.createXML(domain_xml(dom_name, guest.kernel, guest.initramfs, seed, serial,
@@ -57,7 +57,7 @@ def test_tiny_guest_mounts_its_seed_reads_fw_cfg_and_takes_a_lease(
 
         address = wait_for(lease, BOOT_TIMEOUT, f"a DHCP lease for {mac}", serial)
         to_lease = time.monotonic() - started
-        assert address.startswith(subnet(run_prefix, 0) + ".")
+        assert address.startswith(subnet(run_prefix, 0, system_uri) + ".")
         wait_for(lambda: console_line(serial, f"lease {address}"), 60, "the guest's lease line",
                  serial)
         assert console_line(serial, f'ignition: {{"ignition": {{"version": "3.4.0"}}, '
