@@ -183,7 +183,7 @@ def test_cloud_init_disk_reads_back_byte_exact_and_stays_secret(
     assert files["network-config"] == NETWORK.encode()
     meta = files["meta-data"].decode()
     assert meta.startswith("instance-id: iid-") and meta.endswith("local-hostname: web-1\n")
-    assert set(files) == {"user-data", "meta-data", "network-config"}
+    assert files == seeds.cloud_init_files(USER_DATA, None, NETWORK, None, "web-1")  # exact
     assert result.exports["path"] == str(tmp_path / "pool" / "seed.iso")
 
     state = engine.resource("seed")
@@ -202,10 +202,11 @@ def test_cloud_init_disk_reads_back_byte_exact_and_stays_secret(
 
 
 def test_empty_user_data_on_the_host(engine, system_uri, pool_name, tmp_path) -> None:
-    engine.up(seed_program(pool_name, tmp_path / "pool"))
-    label, files = iso.read_iso(download(system_uri, pool_name, "seed.iso", tmp_path))
-    assert label == "cidata" and set(files) == {"user-data", "meta-data"}
-    assert files["user-data"] == b"" and files["meta-data"].startswith(b"instance-id: iid-")
+    for user_data in ("", None):  # empty, and not given at all
+        engine.up(seed_program(pool_name, tmp_path / "pool", user_data=user_data))
+        label, files = iso.read_iso(download(system_uri, pool_name, "seed.iso", tmp_path))
+        assert label == "cidata" and set(files) == {"user-data", "meta-data"}
+        assert files["user-data"] == b"" and files["meta-data"].startswith(b"instance-id: iid-")
 
 
 def test_content_change_rewrites_the_same_volume(engine, system_uri, pool_name,

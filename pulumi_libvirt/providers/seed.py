@@ -21,7 +21,7 @@ from .. import iso, seeds, upload, xml
 from ..connection import LibvirtError, described
 from ..xml import Problem, has_unknown
 from .base import Input, ResourceLogic, get_path
-from .volume import VolumeLogic, _delete_quietly
+from .volume import VolumeLogic, _create, _delete_quietly
 
 # Seeds larger than this are not read back on refresh to look for changes made outside Pulumi.
 _DRIFT_CHECK_LIMIT = 64 * 1024 * 1024
@@ -109,7 +109,7 @@ class SeedLogic(VolumeLogic):
         model["capacity"] = len(data)
         model.setdefault("target", {})["format"] = {"type": "raw"}
         with described(what, uri, "create"):
-            vol = pool.createXML(xml.to_xml("volume", model), 0)
+            vol = _create(pool, model)
         try:
             self._write(conn, vol, data, what, uri)
         except BaseException:
