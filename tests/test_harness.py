@@ -10,6 +10,7 @@ import pytest
 from harness import (
     CheckFailed,
     Engine,
+    ProtectedResource,
     ProviderError,
     ProviderHost,
     is_secret,
@@ -178,6 +179,62 @@ def test_resource_options_replace_on_changes_and_delete_before_replace(
     assert (step.op, step.replaces, step.delete_before_replace) == ("replace", ["content"], True)
     engine.up(lambda: program("three", name="p.txt"))
     assert journal(tmp_path)[1:] == ["delete o.txt tag=None", "create p.txt tag=None"]
+
+
+def test_retain_on_delete_leaves_the_object_and_forgets_it(engine: Engine, tmp_path: Path) -> None:
+    def program(content: str = "kept", tag: str = "t1") -> None:
+        File("r", dir=str(tmp_path), name="r.txt", content=content, tag=tag,
+             opts=pulumi.ResourceOptions(retain_on_delete=True))
+
+    engine.up(program)
+    assert engine.resource("r").retain_on_delete
+    plan = engine.preview(lambda: None)
+    assert plan.ops == {"r": "delete"} and plan.step("r").retain
+    steps = engine.destroy()
+    assert [(s.name, s.op, s.retain) for s in steps] == [("r", "delete", True)]
+    assert engine.state == {} and files(tmp_path) == {"r.txt"}  # still there, no longer managed
+    assert "Delete" not in [c.method for c in engine.last_calls]
+    assert journal(tmp_path) == ["create r.txt tag=t1"]
+
+    # Removed from the program: the same.
+    (tmp_path / "r.txt").unlink()
+    engine.up(program)
+    engine.up(lambda: None)
+    assert engine.state == {} and files(tmp_path) == {"r.txt"}
+
+
+def test_protect_refuses_delete_and_replace_at_preview(engine: Engine, tmp_path: Path) -> None:
+    def program(protect: bool, tag: str = "t1") -> None:
+        File("p", dir=str(tmp_path), name="p.txt", content="x", tag=tag,
+             opts=pulumi.ResourceOptions(protect=protect))
+
+    engine.up(lambda: program(True))
+    urn = engine.resource("p").urn
+    for attempt in (engine.preview, engine.up):
+        with pytest.raises(ProtectedResource) as err:
+            attempt(lambda: program(True, tag="t2"))  # a replacement
+        assert str(err.value).startswith(f'unable to replace resource "{urn}"\nas it is '
+                                         "currently marked for protection.")
+    with pytest.raises(ProtectedResource, match="unable to delete resource"):
+        engine.preview(lambda: None)
+    with pytest.raises(ProtectedResource, match="pulumi state unprotect"):
+        engine.destroy()
+    assert files(tmp_path) == {"p.txt"} and journal(tmp_path) == ["create p.txt tag=t1"]
+    # Unprotecting and replacing in one update is allowed; then destroy works.
+    engine.up(lambda: program(False, tag="t2"))
+    engine.destroy()
+    assert files(tmp_path) == set() and engine.state == {}
+
+
+def test_ignore_changes_keeps_the_old_input(engine: Engine, tmp_path: Path) -> None:
+    def program(content: str) -> None:
+        File("i", dir=str(tmp_path), name="i.txt", content=content,
+             opts=pulumi.ResourceOptions(ignore_changes=["content"]))
+
+    engine.up(lambda: program("first"))
+    assert engine.preview(lambda: program("second")).empty
+    engine.up(lambda: program("second"))
+    assert (tmp_path / "i.txt").read_text() == "first"
 
 
 def test_removed_resources_are_deleted_dependents_first(engine: Engine, tmp_path: Path) -> None:

@@ -14,6 +14,12 @@ of mocking, turns each ``RegisterResource`` into the engine's steps against a re
 - refresh: Read every resource; a blank id drops it from state.
 - destroy: Delete everything, dependents first.
 
+Resource options are played as the engine plays them: ``ignore_changes`` (old input values kept
+at those paths before Check), ``replace_on_changes`` and ``delete_before_replace`` (in the
+step), ``protect`` (a protected resource is neither replaced nor deleted: the operation fails
+before any step, at preview too) and ``retain_on_delete`` (its delete steps drop it from the
+state without calling the provider's Delete, so the object stays).
+
 Secrets follow the engine's rules for providers that answer ``acceptSecrets=False``: markers
 are stripped before each call; afterwards outputs named like a secret input, and outputs
 listed in ``additionalSecretOutputs``, are marked secret again.
@@ -73,6 +79,24 @@ class DeploymentAborted(Exception):
     """Raised to the program for registrations after a step failed (the engine stops too)."""
 
 
+class ProtectedResource(Exception):
+    """A step would replace or delete a resource marked ``protect`` (the engine's message)."""
+
+    def __init__(self, urn: str, action: str) -> None:
+        self.urn = urn
+        how = (
+            "remove the `protect` flag from the resource in your Pulumi program and run "
+            "`pulumi up`"
+            if action == "replace"
+            else "either remove the `protect` flag from the resource in your Pulumi program or "
+            f"use the command:\n`pulumi state unprotect {urn}`"
+        )
+        super().__init__(
+            f'unable to {action} resource "{urn}"\nas it is currently marked for protection. '
+            f"To unprotect the resource, {how}"
+        )
+
+
 @dataclass
 class ResourceCheckFailure:
     """A check failure with the resource it belongs to."""
@@ -100,6 +124,8 @@ class Registration:
     replace_on_changes: list[str]
     ignore_changes: list[str]
     timeouts: dict[str, float | None]
+    protect: bool = False
+    retain_on_delete: bool = False
 
     @classmethod
     def from_request(cls, urn: str, req: resource_pb2.RegisterResourceRequest) -> Registration:
@@ -122,6 +148,8 @@ class Registration:
                 "update": parse_duration(timeouts.update),
                 "delete": parse_duration(timeouts.delete),
             },
+            protect=req.protect,
+            retain_on_delete=req.retainOnDelete,
         )
 
     def all_dependencies(self) -> list[str]:
@@ -146,10 +174,21 @@ class ResourceState:
     additional_secret_outputs: list[str] = field(default_factory=list)
     delete_before_replace: bool = False
     timeouts: dict[str, float | None] = field(default_factory=dict)
+    protect: bool = False
+    retain_on_delete: bool = False
 
     def plain_outputs(self) -> dict[str, Any]:
-        """Outputs without secret markers and without ``__provider``."""
-        return {k: v for k, v in strip_secrets(self.outputs).items() if k != PROVIDER_KEY}
+        """Outputs as the CLI shows them: without secret markers and without internal keys
+        (``__provider`` and any other ``__``-prefixed key, which the CLI never displays)."""
+        return {k: v for k, v in strip_secrets(self.outputs).items() if not is_internal(k)}
+
+    def internal_outputs(self) -> dict[str, Any]:
+        """The ``__``-prefixed outputs other than ``__provider`` (provider bookkeeping)."""
+        return {
+            k: v
+            for k, v in strip_secrets(self.outputs).items()
+            if is_internal(k) and k != PROVIDER_KEY
+        }
 
     def secret_outputs(self) -> set[str]:
         """Names of outputs that are secret."""
@@ -161,7 +200,8 @@ class Step:
     """One planned or executed step.
 
     ``op`` is "same", "create", "update", "replace" or "delete"; ``changed`` the input keys that
-    differ, ``replaces`` those that force replacement.
+    differ, ``replaces`` those that force replacement; ``retain``: a delete that only drops the
+    resource from the state (``retain_on_delete``).
     """
 
     op: str
@@ -172,6 +212,7 @@ class Step:
     replaces: list[str] = field(default_factory=list)
     delete_before_replace: bool = False
     diff: DiffResult | None = None
+    retain: bool = False
 
 
 @dataclass
@@ -234,6 +275,21 @@ def parse_duration(text: str) -> float | None:
     if not parts or "".join(n + u for n, u in parts) != text:
         raise ValueError(f"invalid duration {text!r}")
     return sum(float(n) * _UNITS[u] for n, u in parts)
+
+
+def is_internal(key: str) -> bool:
+    """Whether the CLI treats a property as internal and never shows it (``__`` prefix)."""
+    return key.startswith("__")
+
+
+def _delete_step(state: ResourceState) -> Step:
+    return Step("delete", state.urn, state.type, state.name, retain=state.retain_on_delete)
+
+
+def _refuse_protected(states: list[ResourceState]) -> None:
+    for state in states:
+        if state.protect:
+            raise ProtectedResource(state.urn, "delete")
 
 
 def _differing_keys(olds: dict[str, Any], news: dict[str, Any]) -> list[str]:
@@ -421,6 +477,8 @@ class _Deployment:
         replaces += [k for k in forced if k not in replaces]
         if replaces:
             op = "replace"
+            if reg.protect and old.protect:
+                raise ProtectedResource(reg.urn, "replace")
         elif changed or diff.changes == "some":
             op = "update"
         else:
@@ -476,6 +534,7 @@ class _Deployment:
                 raise RuntimeError(f"provider returned an empty id from Create for {reg.urn}")
             if step.op == "replace" and not step.delete_before_replace:
                 assert old is not None
+                old.protect = reg.protect  # unprotecting and replacing in one update is allowed
                 self.condemned.append(old)
         if step.op != "same":
             outputs = annotate_secrets(outputs, checked)
@@ -491,6 +550,8 @@ class _Deployment:
             additional_secret_outputs=reg.additional_secret_outputs,
             delete_before_replace=reg.delete_before_replace,
             timeouts=reg.timeouts,
+            protect=reg.protect,
+            retain_on_delete=reg.retain_on_delete,
         )
         self.engine.state[reg.urn] = state
         return id_, outputs
@@ -678,10 +739,10 @@ class Engine:
                 exports = self._run(func, deployment)
             finally:
                 self.registrations = dict(deployment.registered)
-            steps = deployment.steps + [
-                Step("delete", s.urn, s.type, s.name) for s in self._removed(deployment)
-            ]
-            steps += [Step("delete", s.urn, s.type, s.name) for s in self.pending_deletes]
+            removed = self._removed(deployment)
+            _refuse_protected(removed + self.pending_deletes)
+            steps = deployment.steps + [_delete_step(s) for s in removed]
+            steps += [_delete_step(s) for s in self.pending_deletes]
             return Plan(steps, list(host.calls), exports)
 
     def up(self, program: Program) -> UpResult:
@@ -698,12 +759,13 @@ class Engine:
             steps = list(deployment.steps)
             removed = self._removed(deployment)
             doomed = self._delete_order(self.pending_deletes + removed, old_order)
+            _refuse_protected(doomed)
             for state in doomed:
                 self._delete(host, state)
                 if state in self.pending_deletes:
                     self.pending_deletes.remove(state)
                 else:
-                    steps.append(Step("delete", state.urn, state.type, state.name))
+                    steps.append(_delete_step(state))
             # The new state lists resources in registration order.
             self.state = {u: self.state[u] for u in deployment.registered if u in self.state}
             outputs_by_urn = {u: s.plain_outputs() for u, s in self.state.items()}
@@ -741,15 +803,17 @@ class Engine:
     def destroy(self) -> list[Step]:
         """Delete every resource, dependents first, and clear the state."""
         steps = []
+        doomed = self._delete_order(
+            self.pending_deletes + list(self.state.values()), list(self.state)
+        )
+        _refuse_protected(doomed)
         with self._host() as host:
-            for state in self._delete_order(
-                self.pending_deletes + list(self.state.values()), list(self.state)
-            ):
+            for state in doomed:
                 self._delete(host, state)
                 if state in self.pending_deletes:
                     self.pending_deletes.remove(state)
                 else:
-                    steps.append(Step("delete", state.urn, state.type, state.name))
+                    steps.append(_delete_step(state))
         return steps
 
     # -- helpers -------------------------------------------------------------------------------
@@ -778,13 +842,15 @@ class Engine:
         return result
 
     def _delete(self, host: ProviderHost, state: ResourceState) -> None:
-        host.delete(
-            state.urn,
-            state.id,
-            strip_secrets(state.outputs),
-            old_inputs=strip_secrets(state.inputs),
-            timeout=state.timeouts.get("delete"),
-        )
+        """Delete through the provider, or, with ``retain_on_delete``, only forget it."""
+        if not state.retain_on_delete:
+            host.delete(
+                state.urn,
+                state.id,
+                strip_secrets(state.outputs),
+                old_inputs=strip_secrets(state.inputs),
+                timeout=state.timeouts.get("delete"),
+            )
         if self.state.get(state.urn) is state:
             del self.state[state.urn]
 
