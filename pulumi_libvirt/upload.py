@@ -50,6 +50,7 @@ __all__ = [
     "CapacityError",
     "FileSource",
     "HttpSource",
+    "ImageInfo",
     "IntegrityError",
     "NullProgress",
     "Progress",
@@ -60,11 +61,14 @@ __all__ = [
     "TransferError",
     "UploadError",
     "UploadResult",
+    "VolumeSource",
     "VolumeWriteError",
     "check_format",
     "open_source",
+    "probe",
     "sniff_format",
     "validate_source",
+    "virtual_size",
 ]
 
 MiB = 1024 * 1024
@@ -276,6 +280,37 @@ def sniff_format(head: bytes) -> str:
     return "raw"
 
 
+def virtual_size(head: bytes) -> int | None:
+    """The disk size a qcow or qcow2 header declares (bytes 24-31), or None for other images."""
+    if head[:4] == b"QFI\xfb" and len(head) >= 32:
+        return int.from_bytes(head[24:32], "big")
+    return None
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What ``probe`` learned of an image from its first bytes."""
+
+    description: str  #: the file path, or the URL without credentials and query
+    size: int | None  #: bytes of the image (None: the server sends no length)
+    format: str  #: sniffed from the first bytes (``sniff_format``)
+    virtual_size: int | None  #: the disk size a qcow/qcow2 header declares
+
+    @property
+    def disk_size(self) -> int | None:
+        """The size of the disk the image holds: a qcow2's virtual size, else its length."""
+        if self.format in CONTAINER_FORMATS:
+            return self.virtual_size
+        return self.size
+
+    def check_format(self, declared: str | None) -> None:
+        """Raise SourceError if the declared volume format contradicts the sniffed format."""
+        try:
+            check_format(self.format, declared)
+        except SourceError as e:
+            raise SourceError(f"{self.description}: {e}") from None
+
+
 def check_format(sniffed: str, declared: str | None) -> None:
     """Raise SourceError when a declared volume format contradicts the sniffed image format."""
     if not declared:
@@ -421,6 +456,66 @@ def open_source(
     return src
 
 
+def probe(
+    source: Mapping[str, Any],
+    *,
+    timeout: tuple[float, float] = (15.0, 30.0),
+    session: requests.Session | None = None,
+) -> ImageInfo:
+    """Learn an image's size, format and virtual size from its first 64 KiB, without
+    downloading it: one HTTP GET with ``Range: bytes=0-65535`` (read no further, whatever the
+    server sends), or a local read. Raises SourceError / TransferError like ``open_source``.
+    """
+    _raise_if_invalid(source)
+    url = source.get("url")
+    if url is None or urlsplit(url).scheme.lower() == "file":
+        with _open(source, CHUNK_SIZE, None, timeout, None) as src:
+            return ImageInfo(src.description, src.size, src.format, src.virtual_size)
+    description = _display_url(url)
+    headers = {
+        k: v
+        for k, v in dict(source.get("headers") or {}).items()
+        if k.lower() not in ("range", "if-range", "accept-encoding")
+    }
+    headers.update({"Range": f"bytes=0-{HEAD_SIZE - 1}", "Accept-Encoding": "identity"})
+    own = session is None
+    session = session or requests.Session()
+    try:
+        try:
+            resp = session.get(url, headers=headers, stream=True, timeout=timeout)
+        except requests.RequestException as e:
+            raise TransferError(f"GET {description} failed: {_describe(e)}") from None
+        with resp:
+            status = f"{resp.status_code} {resp.reason or ''}".rstrip()
+            if resp.status_code not in (200, 206):
+                raise TransferError(f"GET {description} returned {status}")
+            size = None
+            if resp.headers.get("Content-Encoding", "identity").strip().lower() in (
+                "", "identity"
+            ):
+                if resp.status_code == 206:
+                    match = _CONTENT_RANGE_RE.match(resp.headers.get("Content-Range", ""))
+                    if match and match.group(3) != "*":
+                        size = int(match.group(3))
+                else:
+                    size = _int_or_none(resp.headers.get("Content-Length"))
+            parts, got = [], 0
+            try:
+                while got < HEAD_SIZE:
+                    data = resp.raw.read(HEAD_SIZE - got, decode_content=False)
+                    if not data:
+                        break
+                    parts.append(data)
+                    got += len(data)
+            except _TRANSPORT_ERRORS as e:
+                raise TransferError(f"GET {description} failed: {_describe(e)}") from None
+    finally:
+        if own:
+            session.close()
+    head = b"".join(parts)
+    return ImageInfo(description, size, sniff_format(head), virtual_size(head))
+
+
 def _open(
     source: Mapping[str, Any],
     chunk_size: int,
@@ -452,6 +547,7 @@ class Source:
 
     size: int | None
     format: str
+    virtual_size: int | None  #: the disk size a qcow/qcow2 header declares, else None
     description: str
 
     def __init__(self, expected_sha256: str | None, chunk_size: int) -> None:
@@ -483,12 +579,14 @@ class Source:
         return 0
 
     # -- public API
+    @property
+    def info(self) -> ImageInfo:
+        """Size, format and virtual size, as ``probe`` reports them."""
+        return ImageInfo(self.description, self.size, self.format, self.virtual_size)
+
     def check_format(self, declared: str | None) -> None:
         """Raise SourceError if the declared volume format contradicts the sniffed format."""
-        try:
-            check_format(self.format, declared)
-        except SourceError as e:
-            raise SourceError(f"{self.description}: {e}") from None
+        self.info.check_format(declared)
 
     def upload_into(
         self,
@@ -616,7 +714,9 @@ class FileSource(Source):
                 self.size = st.st_size
             else:
                 self.size = os.lseek(fd, 0, os.SEEK_END)
-            self.format = sniff_format(os.pread(fd, HEAD_SIZE, 0))
+            head = os.pread(fd, HEAD_SIZE, 0)
+            self.format = sniff_format(head)
+            self.virtual_size = virtual_size(head)
         except OSError as e:
             self.close()
             raise SourceError(f"source.path: cannot read {path}: {e.strerror}") from None
@@ -679,6 +779,57 @@ class FileSource(Source):
         fd, self._fd = self._fd, None
         if fd is not None:
             os.close(fd)
+
+
+class VolumeSource(Source):
+    """Another libvirt volume's bytes as stored, read through a libvirt download stream: a
+    qcow2 overlay keeps its header, and so its backing file, when copied this way."""
+
+    def __init__(
+        self,
+        conn: libvirt.virConnect,
+        vol: libvirt.virStorageVol,
+        *,
+        chunk_size: int = CHUNK_SIZE,
+    ) -> None:
+        super().__init__(None, chunk_size)
+        self.digest = False
+        self._conn, self._vol = conn, vol
+        try:
+            self.description = f"volume {vol.path()}"
+            # The file's length (a qcow2's capacity is its virtual size).
+            self.size = int(vol.infoFlags(libvirt.VIR_STORAGE_VOL_GET_PHYSICAL)[2])
+            head = b"".join(self._chunks(HEAD_SIZE))
+        except libvirt.libvirtError as e:
+            raise SourceError(f"cannot read volume '{_vol_name(vol)}': "
+                              f"{e.get_error_message()}") from None
+        self.format = sniff_format(head)
+        self.virtual_size = virtual_size(head)
+
+    def _chunks(self, length: int) -> Iterator[bytes]:
+        st = self._conn.newStream(0)
+        self._vol.download(st, 0, length, 0)
+        done = False
+        try:
+            while True:
+                data = st.recv(self.chunk_size)
+                if isinstance(data, int):  # -2: would block (a non-blocking stream)
+                    raise TransferError(f"{self.description}: the stream is non-blocking")
+                if not data:
+                    break
+                yield data
+            st.finish()
+            done = True
+        finally:
+            if not done:
+                _abort(st)
+
+    def _items(self, sparse: bool) -> Iterator[bytes | int]:
+        try:
+            yield from self._chunks(0)
+        except libvirt.libvirtError as e:
+            raise TransferError(f"reading {self.description} failed: "
+                                f"{e.get_error_message()}") from None
 
 
 def _seek(fd: int, pos: int, whence: int, size: int) -> int | None:
@@ -781,6 +932,7 @@ class HttpSource(Source):
             raise
         self._head = head
         self.format = sniff_format(head)
+        self.virtual_size = virtual_size(head)
 
     @property
     def resumes(self) -> int:
