@@ -75,8 +75,13 @@ class LibvirtProvider(ResourceProvider):
         return CheckResult(to_engine(inputs), failures)
 
     def diff(self, _id: str, _olds: dict, _news: dict) -> DiffResult:
-        logic, news = self.logic(), _props(_news)
-        result = logic.diff(_props(_olds), news)
+        logic, olds, news = self.logic(), _props(_olds), _props(_news)
+        result = logic.diff(olds, news)
+        # Runs before the engine deletes or creates anything: a replacement that cannot
+        # succeed fails here, at preview, and again at up before the old object is deleted.
+        logic.check_replacement(olds, news, result)
+        for warning in result.warnings:
+            pulumi.log.warn(warning)
         if result.reboot and not result.replaces:
             # The CLI shows no detailed diff for dynamic resources: say it in words.
             pulumi.log.info(f"{logic.describe(news)}: changing {', '.join(result.reboot)} "

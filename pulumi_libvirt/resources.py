@@ -16,10 +16,15 @@ from .providers import (
     ResourceLogic,
     VolumeLogic,
 )
+from .providers.base import RESOURCE_NAME, whole_numbers
 
 
 class LibvirtResource(pulumi.dynamic.Resource):
-    """Base of every libvirt resource: Pulumi's name first, then libvirt's fields as keywords."""
+    """Base of every libvirt resource: Pulumi's name first, then libvirt's fields as keywords.
+
+    Every output reaches the program with whole numbers as ints (the engine carries numbers as
+    floats: a capacity is 67108864, never 67108864.0).
+    """
 
     _logic: ClassVar[type[ResourceLogic]]
     _secret_outputs: ClassVar[tuple[str, ...]] = ()
@@ -33,8 +38,11 @@ class LibvirtResource(pulumi.dynamic.Resource):
         logic = self._logic
         if props.get("uri") is None:
             props["uri"] = pulumi.Config("libvirt").get("uri")
-        for key in (*logic.xml_keys(), *logic.all_inputs(), *logic.aliases, *logic.computed):
+        outputs = (*logic.xml_keys(), *logic.all_inputs(), *logic.aliases, *logic.computed)
+        for key in outputs:
             props.setdefault(key, None)
+        # Lets the provider tell two resources of the program that name one libvirt object.
+        props[RESOURCE_NAME] = resource_name
         secret_inputs = [i.name for i in logic.all_inputs().values() if i.secret]
         for name in secret_inputs:  # secret in the state even when written in plain text
             if props.get(name) is not None:
@@ -45,6 +53,10 @@ class LibvirtResource(pulumi.dynamic.Resource):
                 opts, pulumi.ResourceOptions(additional_secret_outputs=secret_outputs)
             )
         super().__init__(LibvirtProvider(logic.type_name), resource_name, props, opts)
+        for key in dict.fromkeys(outputs):
+            value = self.__dict__.get(key)
+            if isinstance(value, pulumi.Output):
+                self.__dict__[key] = value.apply(whole_numbers)
 
 
 class Pool(LibvirtResource, module="libvirt", name="Pool"):

@@ -90,13 +90,22 @@ def test_lifecycle(uri: str, run_prefix: str, tmp_path: Path) -> None:
             info = virsh("vol-info", "--bytes", str(tmp_path / "pool" / "disk.img"))
             assert f"{2 * GiB} bytes" in info
 
-            # Behind our back: refresh shows it, the next preview wants to put it back.
+            # Behind our back: refresh shows it; the next preview puts autostart back, and
+            # says that the grown volume stays as it is (shrinking is refused).
             virsh("pool-autostart", "--disable", f"{prefix}images")
             virsh("vol-resize", str(tmp_path / "pool" / "disk.img"), str(3 * GiB))
             refresh = engine.refresh()
             assert refresh.changes["images"]["autostart"] == (True, False)
-            assert refresh.changes["disk"]["capacity"][1]["value"] == 3 * GiB
-            assert engine.preview(changed).ops["images"] == "update"
+            assert refresh.changes["disk"]["capacity"] == (2 * GiB, 3 * GiB)  # bytes, as before
+            assert engine.preview(changed).ops == {"images": "update", "disk": "same"}
+            assert (f"volume 'disk.img' in pool '{prefix}images' is now {3 * GiB} bytes, more "
+                    f"than capacity={2 * GiB} in the program (grown outside Pulumi?); "
+                    f"shrinking is refused, so it stays as it is: write capacity={3 * GiB} to "
+                    "match it") in engine.last_stderr
+            engine.up(changed)
+            assert engine.preview(changed).empty
+            bigger = storage(prefix, tmp_path / "pool", autostart=True, capacity=3 * GiB)
+            assert engine.preview(bigger).empty  # the program now agrees
 
         before = {name: engine.resource(name) for name in ("images", "disk")}
         engine.destroy()
@@ -218,7 +227,9 @@ def test_adopt_takes_over_an_existing_pool(system_uri: str, run_prefix: str,
         with pytest.raises(ProviderError) as error:
             engine.up(program(False))
         assert str(error.value) == (
-            f"pool '{name}' already exists on {system_uri}; set adopt=True to manage it"
+            f"pool '{name}' already exists on {system_uri}. If it was made outside this "
+            "program, set adopt=True to manage it; if another resource of this program names "
+            "it, give one of them another name"
         )
         result = engine.up(program(True))
         assert result.outputs["images"]["running"] is True

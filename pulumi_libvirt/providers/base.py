@@ -1,16 +1,20 @@
 """What every resource's logic shares: inputs split into libvirt XML and provider-only inputs,
-checking, intent-preserving diff and outputs, in-place patching.
+checking, intent-preserving diff and outputs, in-place patching, safe adoption, and the checks
+that decide a replacement before the engine deletes anything.
 
 Plain dicts in, plain dicts out; nothing here knows ``pulumi.dynamic`` (see ``dynamic.py``).
 Outputs hold the live values of what the user wrote, in the user's shape (``xml.project``),
-the provider-only inputs, the computed outputs, the resolved ``uri``, and under ``_input_keys``
-which top-level keys the user wrote (the engine gives diff/update/read old outputs, never old
-inputs).
+the provider-only inputs, the computed outputs (which win over a same-named XML value: always
+their own type, such as integer bytes), the resolved ``uri``, and under ``__input_keys`` which
+top-level keys the user wrote. The engine gives diff/update/read old outputs, never old inputs,
+so that list must be an output; its ``__`` prefix is the engine's mark for internal properties:
+the CLI never displays them and the SDK gives the program no attribute for them.
 """
 
 from __future__ import annotations
 
 import copy
+import threading
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -19,7 +23,8 @@ from ..connection import LibvirtError, described, resolve_uri, run
 from ..xml import UNKNOWN, Problem, has_unknown
 from ..xml.check import suggest
 
-INPUT_KEYS = "_input_keys"
+INPUT_KEYS = "__input_keys"  # hidden output: the top-level keys the user wrote
+RESOURCE_NAME = "__name"  # hidden input: Pulumi's name for the resource (resources.py sets it)
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,11 @@ class Diff:
     replaces: list[str] = field(default_factory=list)  # of those, the ones that force replacement
     delete_before_replace: bool = False
     reboot: list[str] = field(default_factory=list)  # applied by redefining and restarting
+    warnings: list[str] = field(default_factory=list)  # said at preview (drift not undone, ...)
+
+
+class ChangeRefused(LibvirtError):
+    """A planned change that cannot succeed, refused before anything is changed."""
 
 
 COMMON_INPUTS = (
@@ -72,6 +82,27 @@ def set_path(model: dict, path: str, value: Any) -> None:
             model[step] = inner
         model = inner
     model[steps[-1]] = value
+
+
+class _Claims:
+    """Which resource of the program names which libvirt object, as seen by this process.
+
+    The engine runs one provider host per command and Checks every resource of the program in
+    it, so two resources naming one object meet here (at preview when both names are known).
+    """
+
+    def __init__(self) -> None:
+        self._owners: dict[tuple, str] = {}
+        self._lock = threading.Lock()
+
+    def claim(self, identity: tuple, owner: str) -> str | None:
+        """Record ``owner`` for ``identity``; the other owner when one claimed it first."""
+        with self._lock:
+            first = self._owners.setdefault(identity, owner)
+        return None if first == owner else first
+
+
+CLAIMS = _Claims()
 
 
 class ResourceLogic:
@@ -134,6 +165,17 @@ class ResourceLogic:
         """The object in messages: "pool 'images'"."""
         return f"{self.noun} '{props.get('name')}'"
 
+    identity_keys: ClassVar[tuple[str, ...]] = ("name",)  # what names the object on its host
+
+    def identity(self, props: dict) -> tuple | None:
+        """What names the object on its host (kind, host, ``identity_keys`` values), or None
+        while a part is unknown. Two objects with one identity are one libvirt object."""
+        uri = props.get("uri")
+        values = [props.get(key) for key in self.identity_keys]
+        if uri is UNKNOWN or any(v is None or has_unknown(v) for v in values):
+            return None
+        return (self.kind, self.uri(props), *values)
+
     # ------------------------------------------------------------ libvirt hooks
 
     def lookup(self, conn: Any, id_: str, fresh: bool = False) -> Any:
@@ -164,6 +206,19 @@ class ResourceLogic:
         """Delete the object for good."""
         raise NotImplementedError
 
+    def preflight(self, conn: Any, props: dict, freed: dict | None, uri: str) -> list[Problem]:
+        """Before a replacement: what would make creating ``props`` fail, found without
+        changing anything (nothing created, nothing downloaded beyond an image's first bytes).
+        ``freed``: the outputs of the old object when it is deleted first (its space becomes
+        free), else None. Values still unknown (preview) are skipped. (A plain create needs no
+        preflight: ``make`` checks first, and a failed create loses nothing.)"""
+        return []
+
+    def irreversible(self, olds: dict, news: dict) -> dict[str, str]:
+        """Changes from ``olds`` (outputs: what the object is) to ``news`` that are refused
+        without replacing either, such as shrinking a volume: {field: why}."""
+        return {}
+
     # ------------------------------------------------------------ lifecycle
 
     def create(self, props: dict) -> tuple[str, dict]:
@@ -174,11 +229,11 @@ class ResourceLogic:
             existing = self.find(conn, props, uri)
             if existing is not None:
                 if not props.get("adopt"):
-                    raise LibvirtError(f"{what} already exists on {uri}; set adopt=True to "
-                                       "manage it")
-                self.apply(existing, {}, props, what, uri)
-                return self.identify(existing), self.snapshot(existing, props,
-                                                              self.written_keys(props))
+                    raise LibvirtError(
+                        f"{what} already exists on {uri}. If it was made outside this program, "
+                        "set adopt=True to manage it; if another resource of this program "
+                        "names it, give one of them another name")
+                return self.adopt(existing, props, what, uri)
             made = self.make(conn, props, what, uri)
             try:
                 return self.identify(made), self.snapshot(made, props, self.written_keys(props))
@@ -190,6 +245,25 @@ class ResourceLogic:
                 raise
 
         return run(uri, action)
+
+    def adopt(self, obj: Any, props: dict, what: str, uri: str) -> tuple[str, dict]:
+        """Take over an existing object, refusing (with nothing changed) when it differs from
+        the program where libvirt cannot change it in place."""
+        keys = self.written_keys(props)
+        live = self.snapshot(obj, props, keys)
+        conflicts = self.irreversible(live, props)
+        for key in self.diff(live, props).replaces:
+            conflicts.setdefault(key, "libvirt cannot change it in place")
+        if conflicts:
+            details = "; ".join(
+                f"{key} is {_shown(live.get(key))} where the program says "
+                f"{_shown(props.get(key))} ({why})" for key, why in sorted(conflicts.items()))
+            writes = ", ".join(f"{key}={live.get(key)!r}" for key in sorted(conflicts))
+            raise ChangeRefused(
+                f"cannot adopt {what} on {uri}: {details}. Write {writes} to adopt it as it "
+                f"is, or remove the existing {self.noun} first to have it made anew")
+        self.apply(obj, {}, props, what, uri)
+        return self.identify(obj), self.snapshot(obj, props, keys)
 
     def read(self, id_: str, outs: dict) -> dict | None:
         """The live outputs, or None when the object is gone."""
@@ -232,7 +306,10 @@ class ResourceLogic:
     # ------------------------------------------------------------ check
 
     def check(self, olds: dict, news: dict) -> tuple[dict, list[Problem]]:
-        """Validate shape, types and values (never look up objects: they may not exist yet)."""
+        """Validate shape, types and values (never look up objects: they may not exist yet).
+
+        Problems are named as the user wrote them: under an alias (``permissions.owner``) when
+        the user wrote the alias, not under the path it stands for."""
         problems: list[Problem] = []
         provider = self.all_inputs()
         known = [*self.xml_keys(), *provider, *self.aliases]
@@ -252,20 +329,45 @@ class ResourceLogic:
                 if key in self.read_only_xml:
                     hint = f" ({key} is reported by libvirt, not set)"
                 problems.append(Problem(key, f"unknown key {key!r}{hint}"))
+        name = news.get("name")
+        if name is not None and name is not UNKNOWN and not isinstance(name, str):
+            problems.append(Problem("name", f"expected a string, got {type(name).__name__} "
+                                            f"{name!r} (write name={str(name)!r})"))
         xml_problems = xml.check(self.kind, self.desired_model(news))
         for alias, path in self.aliases.items():
             direct = get_path(self.desired_model(news, keys=[path.split(".")[0]]), path)
             if news.get(alias) is not None and direct is not None and direct != news[alias]:
                 problems.append(Problem(alias, f"conflicts with {path} ({direct!r})"))
-        for problem in xml_problems:
-            alias = next((a for a, p in self.aliases.items() if problem.path == p), None)
-            problems.append(Problem(alias, problem.message) if alias else problem)
-        problems.extend(self.validate(olds, news))
+        for problem in (*xml_problems, *self.validate(olds, news)):
+            problems.append(self._as_written(problem, news))
+        problems.extend(self._claim(news))
         inputs = dict(news)
         for name, spec in provider.items():
             if spec.default is not None and inputs.get(name) is None:
                 inputs[name] = spec.default
         return inputs, problems
+
+    def _as_written(self, problem: Problem, news: dict) -> Problem:
+        """The problem under the alias the user wrote, when its path lies under one."""
+        for alias, path in self.aliases.items():
+            if news.get(alias) is None:
+                continue
+            if problem.path == path or problem.path.startswith(path + "."):
+                return Problem(alias + problem.path[len(path):], problem.message)
+        return problem
+
+    def _claim(self, news: dict) -> list[Problem]:
+        """A problem when another resource of the program names the same libvirt object."""
+        owner, identity = news.get(RESOURCE_NAME), self.identity(news)
+        if not isinstance(owner, str) or identity is None:
+            return []
+        other = CLAIMS.claim(identity, owner)
+        if other is None:
+            return []
+        return [Problem("name", f"another resource of this program, '{other}', already names "
+                                f"{self.describe(news)} on {self.uri(news)}: one libvirt "
+                                "object can be managed by one resource only; give one of them "
+                                "another name (adopt=True does not help here)")]
 
     def validate(self, olds: dict, news: dict) -> list[Problem]:
         """Resource-specific checks beyond the XML table."""
@@ -316,9 +418,26 @@ class ResourceLogic:
         return xml.update_mode(self.kind, path)
 
     def same_identity(self, olds: dict, news: dict) -> bool:
-        """Whether a replacement would collide with the old object (same name, same host):
-        then the old one must go first."""
-        return news.get("name") == olds.get("name") and self.uri(news) == olds.get("uri")
+        """Whether a replacement would collide with the old object (same identity): then the
+        old one must go first."""
+        old = self.identity({**olds, "uri": olds.get("uri", self.uri(olds))})
+        return old is not None and old == self.identity(news)
+
+    def check_replacement(self, olds: dict, news: dict, diff: Diff) -> None:
+        """Before the engine acts on a replacement (at preview, and again at up before it
+        deletes anything): refuse, with nothing changed, what creating the new object would
+        fail on. Contacts the host; values still unknown are skipped."""
+        if not diff.replaces or news.get("uri") is UNKNOWN:
+            return
+        uri, what = self.uri(news), self.describe(news)
+        freed = olds if diff.delete_before_replace else None
+        problems = run(uri, lambda conn: self.preflight(conn, news, freed, uri))
+        if problems:
+            order = ("deleting the old one first would leave neither"
+                     if diff.delete_before_replace else "the old one is kept")
+            raise ChangeRefused(f"cannot replace {what} on {uri} ({', '.join(diff.replaces)} "
+                                f"changed): {_sentences(problems)}; nothing was changed "
+                                f"({order})")
 
     # ------------------------------------------------------------ outputs
 
@@ -328,8 +447,10 @@ class ResourceLogic:
         user_keys = [k for k in user_keys if k != INPUT_KEYS]
         desired = self.desired_model(props, keys=user_keys)
         projected = xml.project(self.kind, live_model, desired)
-        outs: dict = dict(computed)
+        outs: dict = {}
         for key in self.xml_keys():
+            if key in computed:
+                continue  # a computed output keeps its own type (bytes, not the user's shape)
             if key in desired and key in user_keys:
                 if key in projected:
                     outs[key] = projected[key]
@@ -345,9 +466,29 @@ class ResourceLogic:
                 outs[name] = live_inputs[name]
             elif props.get(name) is not None:
                 outs[name] = props[name]
+        outs.update(whole_numbers(computed))
         outs["uri"] = self.uri(props)
         outs[INPUT_KEYS] = sorted(set(user_keys))
         return outs
+
+
+def whole_numbers(value: Any) -> Any:
+    """Whole floats as ints, at any depth (the engine's numbers are floats)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [whole_numbers(v) for v in value]
+    return value
+
+
+def _shown(value: Any) -> str:
+    return "not set" if value is None else repr(value)
+
+
+def _sentences(problems: list[Problem]) -> str:
+    return "; ".join(str(p) for p in problems)
 
 
 _TYPE_WORDS = {"bool": "a boolean", "str": "a string", "int": "an integer", "dict": "a dict",

@@ -1,4 +1,5 @@
-"""Storage volumes: create in a pool, grow in place, delete."""
+"""Storage volumes: create in a pool (empty, from an image, as a clone or an overlay), grow in
+place, delete; decide a replacement before the old volume is deleted."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import libvirt
 
 from .. import upload, xml
 from ..connection import LibvirtError, described, or_none
-from ..xml import Problem
-from .base import Input, ResourceLogic, get_path
+from ..xml import UNKNOWN, Problem, has_unknown
+from .base import Diff, Input, ResourceLogic, get_path, set_path
 
 
 class VolumeLogic(ResourceLogic):
@@ -26,11 +27,13 @@ class VolumeLogic(ResourceLogic):
               "the file. A new url, path or sha256 replaces the volume; new headers do not.",
               on_change="none"),
         Input("clone_from", "str", "Volume to copy on create: its key or path (for example "
-              "another Volume's `key`), from any pool on the same host. Changing it replaces "
-              "the volume.", on_change="replace"),
+              "another Volume's `key`), from any pool on the same host. The copy keeps the "
+              "source's format, capacity and backing file unless told otherwise. Changing it "
+              "replaces the volume.", on_change="replace"),
     )
     aliases = {"format": "target.format.type", "permissions": "target.permissions"}
     read_only_xml = frozenset({"key", "source", "physical"})
+    identity_keys = ("pool", "name")
     computed = {
         "key": ("string", "The volume's key (its path, for file-based pools); the resource id."),
         "path": ("string", "Path of the volume on the host (target.path)."),
@@ -55,6 +58,12 @@ class VolumeLogic(ResourceLogic):
             problems.append(Problem(given[1], f"cannot be combined with {given[0]}: a volume "
                                     "gets its data from one of source, clone_from and "
                                     "backing_store"))
+        for key, least in (("capacity", 1), ("allocation", 0)):
+            size = self._bytes(news.get(key))
+            if isinstance(size, int) and size < least:
+                more = "more than 0" if least else "0 or more"
+                problems.append(Problem(key, f"expected {more} bytes, got "
+                                             f"{news[key]!r}"))
         source = news.get("source")
         if isinstance(source, dict):
             for field, message in upload.validate_source(source, is_unknown=xml.has_unknown):
@@ -72,8 +81,17 @@ class VolumeLogic(ResourceLogic):
         return problems
 
     @staticmethod
-    def _bytes(value) -> int | tuple:
+    def _bytes(value) -> int | tuple | None:
+        if value is None or has_unknown(value):
+            return None
         return xml.to_bytes("volume", value)
+
+    def irreversible(self, olds: dict, news: dict) -> dict[str, str]:
+        have, want = self._bytes(olds.get("capacity")), self._bytes(news.get("capacity"))
+        if isinstance(have, int) and isinstance(want, int) and want < have:
+            return {"capacity": f"it is {have} bytes; shrinking to {want} is refused: it "
+                                "would lose data at the end of the disk"}
+        return {}
 
     # ------------------------------------------------------------ libvirt
 
@@ -109,12 +127,90 @@ class VolumeLogic(ResourceLogic):
         live = {"pool": vol.storagePoolLookupByVolume().name()}
         return self.outputs(props, user_keys, model, live, computed)
 
-    def diff(self, olds: dict, news: dict):
+    def diff(self, olds: dict, news: dict) -> Diff:
         result = super().diff(olds, news)
         if "source" in result.changes and _source_identity(olds) != _source_identity(news):
             result.replaces = sorted({*result.replaces, "source"})  # other bytes: a new volume
             result.delete_before_replace = self.same_identity(olds, news)
+        refused = self.irreversible(olds, news)
+        if "capacity" in refused and "capacity" in result.changes and not result.replaces:
+            # Grown outside Pulumi (refresh showed it): shrinking it back is refused, so the
+            # capacity change is no change; say so at every preview until the program agrees.
+            result.changes.remove("capacity")
+            have = self._bytes(olds["capacity"])
+            result.warnings.append(
+                f"{self.describe(news)} is now {have} bytes, more than capacity="
+                f"{news['capacity']!r} in the program (grown outside Pulumi?); shrinking is "
+                f"refused, so it stays as it is: write capacity={have} to match it")
+        if result.replaces and result.delete_before_replace and news.get("source") is not None:
+            result.warnings.append(
+                f"{self.describe(news)} is replaced by deleting it before the new one is "
+                "made (same name, same pool): the image is checked beforehand (reachable, "
+                "format, size, pool space), but if its download then fails (a sha256 "
+                "mismatch, a connection lost for good) the old volume is gone; give the "
+                "volume a new name to keep the old one until the new one is complete")
         return result
+
+    def preflight(self, conn, props: dict, freed: dict | None, uri: str) -> list[Problem]:
+        """Before a replacement: the image (reachable, its format against `format`, its size
+        against `capacity`), the clone's source, and the pool's free space."""
+        problems: list[Problem] = []
+        need, need_field = None, None
+        model = self.desired_model(props)
+        declared = get_path(model, "target.format.type")
+        source = props.get("source")
+        if isinstance(source, dict) and not has_unknown(source) and not has_unknown(declared):
+            try:
+                image = upload.probe(source)
+            except upload.UploadError as exc:
+                problems.append(Problem("source", str(exc)))
+            else:
+                problems.extend(self._image_problems(image, props, declared))
+                need, need_field = image.size, "source"
+        origin_key = props.get("clone_from")
+        if isinstance(origin_key, str):
+            origin = _volume_by_key_or_path(conn, origin_key)
+            if origin is None:
+                problems.append(Problem("clone_from", f"no volume has the key or path "
+                                                      f"{origin_key!r} on {uri}"))
+            else:
+                need, need_field = origin.info()[2], "clone_from"
+        pool_name = props.get("pool")
+        if need is not None and isinstance(pool_name, str):
+            pool = or_none(conn.storagePoolLookupByName, pool_name)
+            if pool is not None and pool.isActive():
+                available = pool.info()[3]
+                counted = ""
+                if freed is not None and freed.get("pool") == pool_name:
+                    available += int(freed.get("allocation") or 0)
+                    counted = ", counting the space the old volume frees"
+                if need > available:
+                    problems.append(Problem(need_field, f"needs {need} bytes and pool "
+                                                        f"'{pool_name}' has {available} bytes "
+                                                        f"available{counted}"))
+        return problems
+
+    def _image_problems(self, image, props: dict, declared) -> list[Problem]:
+        """The image against the volume's format and capacity (from its first bytes only)."""
+        problems = []
+        try:
+            image.check_format(declared)
+        except upload.SourceError as exc:
+            field = "source"
+            if props.get("format") is not None:
+                field = "format"
+            elif declared is not None:
+                field = "target.format.type"
+            problems.append(Problem(field, str(exc)))
+        wanted = self._bytes(props.get("capacity"))
+        disk = image.disk_size
+        if isinstance(wanted, int) and disk is not None and wanted < disk:
+            problems.append(Problem("capacity", _too_small(wanted, disk, image.description)))
+        if image.size is None and not isinstance(wanted, int):
+            problems.append(Problem("capacity", f"{image.description} has no known length (the "
+                                                "server sent no Content-Length); give the volume "
+                                                "a capacity"))
+        return problems
 
     def _model_for_create(self, conn: libvirt.virConnect, props: dict) -> dict:
         model = self.desired_model(props)
@@ -150,12 +246,18 @@ class VolumeLogic(ResourceLogic):
         vol.delete(0)
 
     def _create_from_image(self, conn, pool, props: dict, what: str, uri: str):
-        """Create the volume sized for the image and stream the image into it."""
+        """Create the volume sized for the image and stream the image into it; everything that
+        can be told from the image's first bytes is checked before the volume exists."""
         try:
             with upload.open_source(props["source"]) as image:
                 model = self.desired_model(props)
-                image.check_format(get_path(model, "target.format.type"))
-                wanted = self._bytes(model["capacity"]) if model.get("capacity") else None
+                declared = get_path(model, "target.format.type")
+                image.check_format(declared)
+                wanted = self._bytes(model.get("capacity"))
+                disk = image.info.disk_size
+                if isinstance(wanted, int) and disk is not None and wanted < disk:
+                    raise LibvirtError(f"cannot create {what} on {uri}: capacity: "
+                                       f"{_too_small(wanted, disk, image.description)}")
                 if image.size is None and wanted is None:
                     raise LibvirtError(
                         f"cannot size {what} on {uri}: {image.description} has no known "
@@ -165,37 +267,60 @@ class VolumeLogic(ResourceLogic):
                 if isinstance(wanted, int) and image.format == "raw" and wanted > size:
                     size = wanted  # a bigger disk than the raw image: holes at the end
                 model["capacity"] = size
-                if _probed(pool):
-                    # A raw file takes the image's bytes exactly (a pre-made qcow2 would keep
-                    # stale bytes past a small image); libvirt reads the format back from them.
-                    model.setdefault("target", {})["format"] = {"type": "raw"}
-                _state, _capacity, _allocation, available = pool.info()
-                if image.size is not None and image.size > available:
-                    raise LibvirtError(
-                        f"cannot create {what} on {uri}: the image needs {image.size} bytes "
-                        f"and the pool has {available} bytes available")
-                with described(what, uri, "create"):
-                    vol = _create(pool, model)
-                try:
-                    progress = upload.StderrProgress(label=f"{what}: upload")
-                    image.upload_into(conn, vol, progress=progress)
-                    pool.refresh(0)  # libvirt re-reads the header: a qcow2's virtual size
-                    return pool.storageVolLookupByName(props["name"])
-                except BaseException:
-                    _delete_quietly(vol)
-                    raise
+                return self._fill(conn, pool, props, model, image, what, uri, "upload")
         except upload.UploadError as exc:
             raise LibvirtError(f"cannot upload into {what} on {uri}: {exc}") from None
 
+    def _fill(self, conn, pool, props: dict, model: dict, image, what: str, uri: str,
+              verb: str):
+        """Create the volume from ``model`` and stream ``image`` into it from byte 0; the
+        volume is deleted if anything fails."""
+        if _probed(pool):
+            # A raw file takes the image's bytes exactly (a pre-made qcow2 would keep stale
+            # bytes past a small image); libvirt reads the format back from them.
+            model.setdefault("target", {})["format"] = {"type": "raw"}
+        _state, _capacity, _allocation, available = pool.info()
+        if image.size is not None and image.size > available:
+            raise LibvirtError(
+                f"cannot create {what} on {uri}: the image needs {image.size} bytes "
+                f"and the pool has {available} bytes available")
+        with described(what, uri, "create"):
+            vol = _create(pool, model)
+        try:
+            progress = upload.StderrProgress(label=f"{what}: {verb}")
+            image.upload_into(conn, vol, progress=progress)
+            pool.refresh(0)  # libvirt re-reads the header: a qcow2's virtual size
+            return pool.storageVolLookupByName(props["name"])
+        except BaseException:
+            _delete_quietly(vol)
+            raise
+
     def _create_clone(self, conn, pool, props: dict, what: str, uri: str):
-        origin = props["clone_from"]
-        with described(f"volume '{origin}' (clone_from)", uri):
-            source = or_none(conn.storageVolLookupByKey, origin) or (
-                conn.storageVolLookupByPath(origin))
+        """A copy with the source's format, capacity and backing file unless told otherwise."""
+        origin_key = props["clone_from"]
+        with described(f"volume '{origin_key}' (clone_from)", uri):
+            origin = _volume_by_key_or_path(conn, origin_key) or (
+                conn.storageVolLookupByPath(origin_key))
+            origin_model = xml.from_xml("volume", origin.XMLDesc(0))
         model = self.desired_model(props)
-        model["capacity"] = source.info()[1]  # grown afterwards when asked for more
+        origin_format = get_path(origin_model, "target.format.type")
+        wanted_format = get_path(model, "target.format.type") or origin_format
+        if origin_format and not get_path(model, "target.format.type"):
+            set_path(model, "target.format.type", origin_format)
+        if origin_model.get("backing_store") and wanted_format == origin_format and (
+            _probed(pool)
+        ):
+            # libvirt's copy flattens an overlay; its bytes copied as they are keep the backing
+            # file (the qcow2 header names it), the format and the capacity.
+            try:
+                with upload.VolumeSource(conn, origin) as image:
+                    model["capacity"] = image.size
+                    return self._fill(conn, pool, props, model, image, what, uri, "copy")
+            except upload.UploadError as exc:
+                raise LibvirtError(f"cannot copy into {what} on {uri}: {exc}") from None
+        model["capacity"] = origin.info()[1]  # grown afterwards when asked for more
         with described(what, uri, "clone"):
-            return _create(pool, model, clone_of=source)
+            return _create(pool, model, clone_of=origin)
 
     def _grow(self, vol: libvirt.virStorageVol, props: dict, what: str, uri: str) -> None:
         """Resize to the asked capacity when it is more; refuse less (data would be lost)."""
@@ -241,12 +366,24 @@ def _create(pool: libvirt.virStoragePool, model: dict,
     return pool.createXML(text, 0)
 
 
+def _too_small(wanted: int, disk: int, description: str) -> str:
+    return (f"{wanted} bytes is less than the {disk} bytes of the disk in {description}: "
+            f"give capacity={disk} or more, or leave capacity out to size the volume from "
+            "the image")
+
+
 def _source_identity(props: dict) -> tuple:
     """What decides the volume's bytes: a new one means a new volume; headers do not."""
     source = props.get("source") or {}
     if not isinstance(source, dict):
         return (source,)
     return tuple(source.get(key) for key in ("url", "path", "sha256"))
+
+
+def _volume_by_key_or_path(conn: libvirt.virConnect, key: str):
+    if key is UNKNOWN:
+        return None
+    return or_none(conn.storageVolLookupByKey, key) or or_none(conn.storageVolLookupByPath, key)
 
 
 def _probed(pool: libvirt.virStoragePool) -> bool:
