@@ -506,7 +506,7 @@ GOOD_MODELS = {
     },
     "pool": {"type": "dir", "name": "images",
              "target": {"path": "/var/lib/libvirt/images/demo",
-                        "permissions": {"mode": 0o711}}},
+                        "permissions": {"mode": "0711"}}},
     "volume": {"name": "web.qcow2", "capacity": {"value": 20, "unit": "GiB"},
                "target": {"format": "qcow2"},
                "backing_store": {"path": "/var/lib/libvirt/images/debian-12.qcow2",
@@ -586,6 +586,12 @@ def test_check_accepts_what_pulumi_sends():
 def test_check_values():
     problems = messages("volume", {"name": "v", "target": {"permissions": {"mode": "0789"}}})
     assert "octal" in problems["target.permissions.mode"]
+    # A number is refused with the string it stands for: 0o640 is 416; 640 was meant as digits.
+    for number, write in ((0o640, "'0640' (416 is 0o640)"),
+                          (640, "'0640' (640 reads as the octal digits of a mode)")):
+        problems = messages("volume", {"name": "v", "target": {"permissions": {"mode": number}}})
+        assert problems["target.permissions.mode"] == (
+            f"a mode is an octal string such as '0755': write {write}; got the integer {number}")
     problems = messages("pool", {"type": "dir", "name": "p", "target": {"path": "relative"}})
     assert problems["target.path"] == "expected an absolute path, got 'relative'"
     problems = messages("network", {"name": "n", "bridge": {"stp": "maybe"}})

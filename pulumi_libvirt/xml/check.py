@@ -96,10 +96,10 @@ def _value_problem(vtype: ValueType, value: Any) -> str | None:
         hint = suggest(str(value), vtype.values)
         return f"expected {vtype.describe()}; got {value!r}{hint}"
     if kind == "octal":
-        if isinstance(value, int) and value >= 0:
-            return None
         if isinstance(value, str) and re.fullmatch(r"[0-7]+", value):
             return None
+        if isinstance(value, int) and value >= 0:
+            return _octal_advice(value)
         return f"expected {vtype.describe()}, got {value!r}"
     if kind in ("int", "float"):
         if isinstance(value, int) or (kind == "float" and isinstance(value, float)):
@@ -118,6 +118,17 @@ def _value_problem(vtype: ValueType, value: Any) -> str | None:
     if vtype.regexes and text not in vtype.values and not _matches(vtype, text):
         return f"expected {vtype.describe()}, got {value!r}"
     return None
+
+
+def _octal_advice(value: int) -> str:
+    """A mode given as a number: the string it stands for (0o640 is 416; 640 is '0640')."""
+    digits = str(value)
+    if value > 0o777 and set(digits) <= set("01234567"):
+        write, why = digits.zfill(4), f"{value} reads as the octal digits of a mode"
+    else:
+        write, why = f"{value:04o}", f"{value} is 0o{value:o}"
+    return (f"a mode is an octal string such as '0755': write '{write}' ({why}); got the "
+            f"integer {value}")
 
 
 def _matches(vtype: ValueType, text: str) -> bool:
@@ -197,7 +208,7 @@ def _quick_test(vtype: ValueType):
             return v.__class__ is int or v.__class__ is float
     elif kind == "octal":
         def test(v):
-            return v.__class__ is int and v >= 0
+            return False  # the full check decides: a number gets advice
     else:
         def test(v):
             return False

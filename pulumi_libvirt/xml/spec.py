@@ -43,7 +43,7 @@ class ValueType:
         if self.kind == "bool":
             return "a boolean"
         if self.kind == "octal":
-            return "an octal mode such as '0755' (or an int such as 0o755)"
+            return "an octal mode string such as '0755'"
         if self.kind in ("int", "float"):
             text = "an integer" if self.kind == "int" else "a number"
             if self.values:
