@@ -10,7 +10,7 @@ import libvirt
 
 from .. import xml
 from ..connection import LibvirtError, described, or_none
-from .base import Input, ResourceLogic
+from .base import Input, ResourceLogic, get_path
 
 # libvirt checks the definition against its schema: an element the host does not know is an
 # error, never silently dropped (which would show as a diff on every preview).
@@ -47,7 +47,8 @@ class PoolLogic(ResourceLogic):
               "fs, disk and logical pools make the filesystem, label or volume group, never "
               "overwriting one that exists).", default=True, on_change="none"),
         Input("delete_target", "bool", "On destroy also delete the pool's target (the "
-              "directory of a dir pool, which must be empty).", default=False,
+              "directory of a dir pool, the volume group of a logical pool). Refused, before "
+              "anything is stopped, while the target holds volumes.", default=False,
               on_change="none"),
     )
     read_only_xml = frozenset({"capacity", "allocation", "available"})
@@ -133,7 +134,10 @@ class PoolLogic(ResourceLogic):
                 _set_state(pool, news)
 
     def remove(self, pool, outs: dict) -> None:
-        _remove(pool, delete_target=bool(outs.get("delete_target")))
+        delete_target = bool(outs.get("delete_target"))
+        if delete_target:
+            _refuse_if_occupied(pool, self.describe(outs), outs.get("uri") or self.uri(outs))
+        _remove(pool, delete_target=delete_target)
 
 
 def _build(pool: libvirt.virStoragePool, pool_type: str) -> None:
@@ -187,9 +191,54 @@ def _definition(pool: libvirt.virStoragePool) -> str:
         return pool.XMLDesc(0)  # the test driver knows no flags
 
 
+# Pool types whose delete removes what the pool holds (the directory's files, the volume
+# group's logical volumes, the disk's partitions, the zpool's datasets).
+_DELETE_TAKES_CONTENT = {"dir", "logical", "disk", "zfs"}
+
+
+def _refuse_if_occupied(pool: libvirt.virStoragePool, what: str, uri: str) -> None:
+    """Before stopping anything: refuse to delete a target that still holds volumes (made
+    outside Pulumi, or kept by retain_on_delete); the pool is left as it was."""
+    pool_type = xml.from_xml("pool", _definition(pool)).get("type")
+    if pool_type not in _DELETE_TAKES_CONTENT:
+        return
+    started = False
+    try:
+        if not pool.isActive():  # its volumes are listed only while it runs
+            pool.create(0)
+            started = True
+        pool.refresh(0)
+        names = sorted(vol.name() for vol in pool.listAllVolumes(0))
+    except libvirt.libvirtError:
+        return  # cannot tell: libvirt's own delete refuses a directory that is not empty
+    finally:
+        if started:
+            try:
+                pool.destroy()
+            except libvirt.libvirtError:
+                pass
+    if names:
+        shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+        target = get_path(xml.from_xml("pool", _definition(pool)), "target.path")
+        raise LibvirtError(
+            f"cannot delete {what} on {uri} with delete_target=True: its target "
+            f"{target} still holds {len(names)} volume(s) Pulumi does not manage here: "
+            f"{shown}. Move or remove them, or set delete_target=False to keep the target; "
+            "the pool is left as it was")
+
+
 def _remove(pool: libvirt.virStoragePool, delete_target: bool) -> None:
-    if pool.isActive():
+    was_active = bool(pool.isActive())
+    if was_active:
         pool.destroy()
     if delete_target:
-        pool.delete(libvirt.VIR_STORAGE_POOL_DELETE_NORMAL)
+        try:
+            pool.delete(libvirt.VIR_STORAGE_POOL_DELETE_NORMAL)
+        except libvirt.libvirtError:
+            if was_active:  # leave it as it was: running, defined
+                try:
+                    pool.create(0)
+                except libvirt.libvirtError:
+                    pass
+            raise
     pool.undefine()
