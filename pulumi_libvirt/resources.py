@@ -53,10 +53,38 @@ class LibvirtResource(pulumi.dynamic.Resource):
                 opts, pulumi.ResourceOptions(additional_secret_outputs=secret_outputs)
             )
         super().__init__(LibvirtProvider(logic.type_name), resource_name, props, opts)
-        for key in dict.fromkeys(outputs):
-            value = self.__dict__.get(key)
-            if isinstance(value, pulumi.Output):
-                self.__dict__[key] = value.apply(whole_numbers)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        logic = cls.__dict__.get("_logic")
+        if logic is None:
+            return
+        sdk = {name for base in pulumi.dynamic.Resource.__mro__ for name in vars(base)}
+        for key in (*logic.xml_keys(), *logic.all_inputs(), *logic.aliases, *logic.computed):
+            if key not in sdk and key not in ("id", "urn"):  # the SDK's own attributes
+                setattr(cls, key, _Output(key))
+
+
+class _Output:
+    """An output attribute, read with whole numbers as ints (the engine carries numbers as
+    floats). The SDK stores each output in the instance's ``__dict__``; this data descriptor
+    wraps it once, on first use, so outputs nobody reads cost nothing."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        typed = obj.__dict__.setdefault("_typed_outputs", {})
+        if self.key not in typed:
+            raw = obj.__dict__.get(self.key)
+            typed[self.key] = raw.apply(whole_numbers) if isinstance(raw, pulumi.Output) else raw
+        return typed[self.key]
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__[self.key] = value
+        obj.__dict__.get("_typed_outputs", {}).pop(self.key, None)
 
 
 class Pool(LibvirtResource, module="libvirt", name="Pool"):

@@ -386,7 +386,7 @@ class ResourceLogic:
         old_model = self.desired_model(olds, keys=before_keys)
         new_model = self.desired_model(news, keys=after_keys)
         for path in xml.differences(self.kind, old_model, new_model):
-            top = self._input_for(path)
+            top = self._input_for(path, keys)
             mode = self.update_mode(path, olds, news)
             if mode == "replace":
                 result.replaces.append(top)
@@ -408,11 +408,15 @@ class ResourceLogic:
             result.delete_before_replace = self.same_identity(olds, news)
         return result
 
-    def _input_for(self, path: str) -> str:
+    def _input_for(self, path: str, written=()) -> str:
+        """The input the user wrote that a changed XML path belongs to."""
+        top = path.split(".")[0]
         for alias, target in self.aliases.items():
             if path == target or path.startswith(target + "."):
                 return alias
-        return path.split(".")[0]
+            if target.startswith(path + ".") and alias in written and top not in written:
+                return alias  # a change found at the element the alias fills (target.format)
+        return top
 
     def update_mode(self, path: str, olds: dict, news: dict) -> str:
         return xml.update_mode(self.kind, path)
