@@ -256,7 +256,7 @@ def test_permissions(engine, pool_name, tmp_path) -> None:
     assert mode == 0o640
     assert engine.preview(program).empty
     step = engine.preview(image_program(pool_name, tmp_path / "pool", capacity=MiB,
-                                        format="raw", permissions={"mode": 0o600})).step("disk")
+                                        format="raw", permissions={"mode": "0600"})).step("disk")
     assert step.op == "replace"  # libvirt cannot change a volume's permissions
 
 
