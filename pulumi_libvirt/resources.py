@@ -36,6 +36,7 @@ class LibvirtResource(pulumi.dynamic.Resource):
         **props: Any,
     ) -> None:
         logic = self._logic
+        type(self)._type_outputs()
         if props.get("uri") is None:
             props["uri"] = pulumi.Config("libvirt").get("uri")
         outputs = (*logic.xml_keys(), *logic.all_inputs(), *logic.aliases, *logic.computed)
@@ -54,15 +55,18 @@ class LibvirtResource(pulumi.dynamic.Resource):
             )
         super().__init__(LibvirtProvider(logic.type_name), resource_name, props, opts)
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        logic = cls.__dict__.get("_logic")
-        if logic is None:
+    @classmethod
+    def _type_outputs(cls) -> None:
+        """Put an ``_Output`` on the class for each output, once (on first use: importing the
+        package loads no tables)."""
+        if cls.__dict__.get("_outputs_typed"):
             return
+        logic = cls._logic
         sdk = {name for base in pulumi.dynamic.Resource.__mro__ for name in vars(base)}
         for key in (*logic.xml_keys(), *logic.all_inputs(), *logic.aliases, *logic.computed):
             if key not in sdk and key not in ("id", "urn"):  # the SDK's own attributes
                 setattr(cls, key, _Output(key))
+        cls._outputs_typed = True
 
 
 class _Output:
