@@ -17,6 +17,9 @@ from harness import CheckFailed, Engine, ProviderError
 from test_volume_upload import download, image_program
 
 import pulumi_libvirt as libvirt
+from pulumi_libvirt import xml
+from pulumi_libvirt.dynamic import to_core
+from pulumi_libvirt.providers import LOGIC
 
 MiB = 1024**2
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -398,7 +401,7 @@ def test_delete_target_refuses_while_foreign_files_remain(engine, system_uri, po
 
 def test_readme_extra_examples_use_resources_that_exist(run_prefix: str) -> None:
     text = README.read_text()
-    section = text[text.index("## libvirt XML newer than our tables"):]
+    section = text[text.index("### libvirt XML newer than the tables"):]
     block = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     assert "_extra" in block
     used = set(re.findall(r"libvirt\.(\w+)\(", block))
@@ -407,5 +410,12 @@ def test_readme_extra_examples_use_resources_that_exist(run_prefix: str) -> None
     engine = Engine({"libvirt:uri": "test:///default"})
     plan = engine.preview(lambda: exec(block, {"libvirt": libvirt, "GiB": 1024**3}))
     assert all(step.op == "create" for step in plan.steps) and plan.steps
-    checked = [c.request["news"] for c in plan.calls if c.method == "Check"]
-    assert any("_extra" in str(news) for news in checked)
+    documents = []
+    for call in plan.calls:
+        if call.method == "Check":
+            kind = call.urn.split("::")[2].rsplit(":", 1)[-1]
+            logic = LOGIC[kind]("test:///default")
+            documents.append(xml.to_xml(logic.kind, logic.desired_model(to_core(
+                {k: v for k, v in call.request["news"].items() if k != "__provider"}))))
+    assert any('<format type="qcow2" newattr="on"/>' in text for text in documents), documents
+    assert any("<newelement/>" in text for text in documents), documents
