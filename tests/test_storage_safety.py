@@ -33,6 +33,12 @@ def virsh(*args: str, check: bool = True) -> str:
     return result.stdout
 
 
+def pool_definition(name: str) -> str:
+    """The pool's XML without its figures (the filesystem's use moves on its own)."""
+    text = virsh("pool-dumpxml", "--inactive", name)
+    return re.sub(r"\s*<(capacity|allocation|available) unit='bytes'>\d+</\1>", "", text)
+
+
 def qemu_img_info(path: Path) -> str:
     return subprocess.run(["qemu-img", "info", "-U", str(path)], capture_output=True, text=True,
                           check=True).stdout
@@ -173,6 +179,20 @@ def test_adopt_refuses_what_libvirt_cannot_change_and_retain_keeps_it(
                 libvirt.Volume("disk", name="existing.img", pool=pool.name, adopt=True,
                                opts=keep, **volume)
             return run
+
+        def other_type() -> None:
+            libvirt.Pool("images", name=pool_name, type="netfs", adopt=True,
+                         source={"host": {"name": "127.0.0.1"}, "dir": {"path": "/srv"}},
+                         target={"path": str(tmp_path)})
+
+        definition = pool_definition(pool_name)
+        with pytest.raises(ProviderError) as error:
+            engine.up(other_type)
+        assert str(error.value) == (
+            f"cannot adopt pool '{pool_name}' on {system_uri}: type is 'dir' where the program "
+            "says 'netfs' (libvirt cannot change it in place). Write type='dir' to adopt it as "
+            "it is, or remove the existing pool first to have it made anew")
+        assert engine.state == {} and pool_definition(pool_name) == definition
 
         wrong = program(format="qcow2", capacity=MiB)
         with pytest.raises(ProviderError) as error:

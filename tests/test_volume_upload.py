@@ -164,6 +164,24 @@ def test_failures_are_clear_and_leave_no_volume(case, engine, server, images, po
     assert [s.name for s in engine.state.values()] == ["images"]
 
 
+@pytest.mark.parametrize("image", ["random.raw", "disk.qcow2"])
+def test_capacity_smaller_than_the_image_is_refused_before_the_download(
+    image, engine, server, images, system_uri, pool_name, tmp_path
+) -> None:
+    url = server.url("normal", image)
+    disk = images[image].stat().st_size if image.endswith(".raw") else 2 * MiB + 512 * 1024
+    with pytest.raises(ProviderError) as error:
+        engine.up(image_program(pool_name, tmp_path / "pool", source={"url": url},
+                                capacity=MiB))
+    assert str(error.value) == (
+        f"cannot create volume 'disk.img' in pool '{pool_name}' on {system_uri}: capacity: "
+        f"{MiB} bytes is less than the {disk} bytes of the disk in {url}: give "
+        f"capacity={disk} or more, or leave capacity out to size the volume from the image")
+    assert len(server.requests_for(url)) == 1  # the first 64 KiB read, then given up
+    assert volumes_in(tmp_path / "pool") == []
+    assert [s.name for s in engine.state.values()] == ["images"]
+
+
 def test_a_pool_too_small_for_the_image(engine, server, images, run_prefix, tmp_path,
                                         make_loop_device) -> None:
     big = images["random.raw"].parent / "big.raw"
