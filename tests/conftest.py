@@ -56,6 +56,31 @@ def system_uri() -> str:
     return SYSTEM_URI
 
 
+def virsh(*args: str, check: bool = True) -> str:
+    """``virsh -c qemu:///system ARGS``'s output; an AssertionError with its stderr on failure
+    (unless ``check=False``)."""
+    import subprocess
+
+    result = subprocess.run(["virsh", "-c", SYSTEM_URI, *args], capture_output=True, text=True,
+                            check=False)
+    if check and result.returncode != 0:
+        raise AssertionError(f"virsh {' '.join(args)}: {result.stderr}")
+    return result.stdout
+
+
+@pytest.fixture
+def engine(system_uri: str):
+    """A harness engine on qemu:///system; whatever the test left in its state is destroyed."""
+    from harness import Engine
+
+    engine = Engine({"libvirt:uri": system_uri})
+    yield engine
+    try:
+        engine.destroy()
+    finally:
+        engine.close()
+
+
 def remove_prefixed(conn, prefix: str) -> list[str]:
     """Destroy and undefine every domain, network, pool and volume named `prefix`...
 

@@ -7,20 +7,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import virsh
 from harness import CheckFailed, Engine, ProviderError
 
 import pulumi_libvirt as libvirt
 
 TEST_URI = "test:///default"
 MiB = 1024**2
-
-
-def virsh(*args: str, check: bool = True) -> str:
-    result = subprocess.run(["virsh", "-c", "qemu:///system", *args], capture_output=True,
-                            text=True, check=False)
-    if check and result.returncode != 0:
-        raise AssertionError(f"virsh {' '.join(args)}: {result.stderr}")
-    return result.stdout
 
 
 def pool_names() -> set[str]:

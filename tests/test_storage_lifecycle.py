@@ -9,21 +9,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import virsh
 from harness import CheckFailed, Engine, ProviderError, strip_secrets
 
 import pulumi_libvirt as libvirt
 
 GiB = 1024**3
 TEST_URI = "test:///default"
-
-
-def virsh(*args: str, check: bool = True) -> str:
-    result = subprocess.run(
-        ["virsh", "-c", "qemu:///system", *args], capture_output=True, text=True, check=False
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"virsh {' '.join(args)}: {result.stderr}")
-    return result.stdout
 
 
 def pool_names() -> set[str]:
@@ -99,9 +91,9 @@ def test_lifecycle(uri: str, run_prefix: str, tmp_path: Path) -> None:
             assert refresh.changes["disk"]["capacity"] == (2 * GiB, 3 * GiB)  # bytes, as before
             assert engine.preview(changed).ops == {"images": "update", "disk": "same"}
             assert (f"volume 'disk.img' in pool '{prefix}images' is now {3 * GiB} bytes, more "
-                    f"than capacity={2 * GiB} in the program (grown outside Pulumi?); "
-                    f"shrinking is refused, so it stays as it is: write capacity={3 * GiB} to "
-                    "match it") in engine.last_stderr
+                    f"than the {2 * GiB} bytes of capacity in the program (grown outside "
+                    "Pulumi?); shrinking is refused, so it stays as it is: write "
+                    f"capacity={3 * GiB} to match it") in engine.last_stderr
             engine.up(changed)
             assert engine.preview(changed).empty
             bigger = storage(prefix, tmp_path / "pool", autostart=True, capacity=3 * GiB)

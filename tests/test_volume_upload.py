@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from harness import CheckFailed, Engine, ProviderError
+from harness import CheckFailed, ProviderError
 
 import pulumi_libvirt as libvirt
 
@@ -46,14 +46,6 @@ def image_program(pool_name: str, pool_dir: Path, **volume):
         libvirt.Volume("disk", name="disk.img", pool=pool.name, **volume)
 
     return program
-
-
-@pytest.fixture
-def engine(system_uri: str):
-    engine = Engine({"libvirt:uri": system_uri})
-    yield engine
-    engine.destroy()
-    engine.close()
 
 
 def test_url_upload_is_byte_identical_and_never_downloaded_again(

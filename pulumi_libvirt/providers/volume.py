@@ -62,8 +62,10 @@ class VolumeLogic(ResourceLogic):
             size = self._bytes(news.get(key))
             if isinstance(size, int) and size < least:
                 more = "more than 0" if least else "0 or more"
-                problems.append(Problem(key, f"expected {more} bytes, got "
-                                             f"{news[key]!r}"))
+                written = news[key]
+                if isinstance(written, dict):  # the engine does not keep a dict's key order
+                    written = f"{written.get('value')} {written.get('unit') or 'bytes'}"
+                problems.append(Problem(key, f"expected {more} bytes, got {written}"))
         source = news.get("source")
         if isinstance(source, dict):
             for field, message in upload.validate_source(source, is_unknown=xml.has_unknown):
@@ -137,11 +139,11 @@ class VolumeLogic(ResourceLogic):
             # Grown outside Pulumi (refresh showed it): shrinking it back is refused, so the
             # capacity change is no change; say so at every preview until the program agrees.
             result.changes.remove("capacity")
-            have = self._bytes(olds["capacity"])
+            have, want = self._bytes(olds["capacity"]), self._bytes(news["capacity"])
             result.warnings.append(
-                f"{self.describe(news)} is now {have} bytes, more than capacity="
-                f"{news['capacity']!r} in the program (grown outside Pulumi?); shrinking is "
-                f"refused, so it stays as it is: write capacity={have} to match it")
+                f"{self.describe(news)} is now {have} bytes, more than the {want} bytes of "
+                "capacity in the program (grown outside Pulumi?); shrinking is refused, so it "
+                f"stays as it is: write capacity={have} to match it")
         if result.replaces and result.delete_before_replace and news.get("source") is not None:
             result.warnings.append(
                 f"{self.describe(news)} is replaced by deleting it before the new one is "
