@@ -222,6 +222,11 @@ def test_source_changes(engine, server, images, pool_name, tmp_path) -> None:
     step = engine.preview(image_program(pool_name, tmp_path / "pool",
                                         source={"url": other})).step("disk")
     assert step.op == "replace" and "source" in step.replaces and step.delete_before_replace
+    # What cannot be checked beforehand is said at preview, with the way to keep the old one.
+    assert (f"volume 'disk.img' in pool '{pool_name}' is replaced by deleting it before the new "
+            "one is made (same name, same pool)") in engine.last_stderr
+    assert "give the volume a new name to keep the old one until the new one is complete" in (
+        engine.last_stderr)
     engine.up(image_program(pool_name, tmp_path / "pool", source={"url": other}))
     assert engine.outputs("disk")["capacity"] == images["random.raw"].stat().st_size
 

@@ -433,6 +433,8 @@ class ResourceLogic:
         fail on. Contacts the host; values still unknown are skipped."""
         if not diff.replaces or news.get("uri") is UNKNOWN:
             return
+        if type(self).preflight is ResourceLogic.preflight:
+            return  # nothing to check for this kind: no connection needed
         uri, what = self.uri(news), self.describe(news)
         freed = olds if diff.delete_before_replace else None
         problems = run(uri, lambda conn: self.preflight(conn, news, freed, uri))
