@@ -261,6 +261,43 @@ def test_clones_keep_format_backing_file_and_capacity(engine, images, pool_name,
     assert "file format: qcow2" in qemu_img_info(pool_dir / "flat.qcow2")
     assert engine.preview(program(True)).empty
 
+    def smaller() -> None:
+        program(True)()
+        libvirt.Volume("small", name="small.qcow2", pool=pool_name, capacity=MiB,
+                       clone_from=str(pool_dir / "base.qcow2"))
+
+    with pytest.raises(ProviderError) as error:
+        engine.up(smaller)
+    capacity = int(result.outputs["base"]["capacity"])
+    assert str(error.value).endswith(
+        f"capacity: {MiB} bytes is less than the {capacity} bytes of the disk in volume "
+        f"{pool_dir / 'base.qcow2'}: give capacity={capacity} or more, or leave capacity out "
+        "to size the volume from the volume it copies")
+    assert not (pool_dir / "small.qcow2").exists()
+
+
+def test_a_volume_grown_outside_is_left_as_it_is_by_an_update(engine, server, system_uri,
+                                                              pool_name, tmp_path) -> None:
+    url = server.url("normal", "small.raw")
+
+    def program(token: str):
+        return image_program(pool_name, tmp_path / "pool", capacity=MiB,
+                             source={"url": url, "headers": {"Authorization": token}})
+
+    engine.up(program("Bearer one"))
+    virsh("vol-resize", "--pool", pool_name, "disk.img", str(2 * MiB))
+    assert engine.refresh().changes["disk"]["capacity"] == (MiB, 2 * MiB)
+    plan = engine.preview(program("Bearer two"))
+    assert plan.step("disk").op == "update" and plan.step("disk").changed == ["source"]
+    warning = (f"volume 'disk.img' in pool '{pool_name}' is now {2 * MiB} bytes, more than the "
+               f"{MiB} bytes of capacity in the program (grown outside Pulumi?); shrinking is "
+               f"refused, so it stays as it is: write capacity={2 * MiB} to match it")
+    assert warning in engine.last_stderr
+    engine.up(program("Bearer two"))  # the new headers; the size is not touched
+    assert engine.outputs("disk")["capacity"] == 2 * MiB
+    assert f"{2 * MiB} bytes" in virsh("vol-info", "--bytes", "--pool", pool_name, "disk.img")
+    assert engine.preview(program("Bearer two")).empty
+
 
 # -- 4. stable, typed outputs -------------------------------------------------------------------
 

@@ -177,6 +177,9 @@ class VolumeLogic(ResourceLogic):
                                                       f"{origin_key!r} on {uri}"))
             else:
                 need, need_field = origin.info()[2], "clone_from"
+                problem = self._clone_problem(origin, props)
+                if problem is not None:
+                    problems.append(problem)
         pool_name = props.get("pool")
         if need is not None and isinstance(pool_name, str):
             pool = or_none(conn.storagePoolLookupByName, pool_name)
@@ -214,6 +217,14 @@ class VolumeLogic(ResourceLogic):
                                                 "a capacity"))
         return problems
 
+    def _clone_problem(self, origin: libvirt.virStorageVol, props: dict) -> Problem | None:
+        """A capacity smaller than the volume to copy (a copy never shrinks it)."""
+        wanted, disk = self._bytes(props.get("capacity")), origin.info()[1]
+        if isinstance(wanted, int) and wanted < disk:
+            return Problem("capacity", _too_small(wanted, disk, f"volume {origin.path()}",
+                                                  "the volume it copies"))
+        return None
+
     def _model_for_create(self, conn: libvirt.virConnect, props: dict) -> dict:
         model = self.desired_model(props)
         if model.get("capacity") is None:
@@ -242,7 +253,9 @@ class VolumeLogic(ResourceLogic):
         return vol
 
     def apply(self, vol, olds: dict, news: dict, what: str, uri: str) -> None:
-        self._grow(vol, news, what, uri)
+        # Never shrinks: Check refuses a smaller capacity, adopt refuses a volume larger than
+        # asked, and Diff leaves a volume grown outside Pulumi as it is (and says so).
+        self._grow(vol, news, what, uri, refuse_less=False)
 
     def remove(self, vol, outs: dict) -> None:
         vol.delete(0)
@@ -304,6 +317,9 @@ class VolumeLogic(ResourceLogic):
             origin = _volume_by_key_or_path(conn, origin_key) or (
                 conn.storageVolLookupByPath(origin_key))
             origin_model = xml.from_xml("volume", origin.XMLDesc(0))
+        problem = self._clone_problem(origin, props)
+        if problem is not None:
+            raise LibvirtError(f"cannot create {what} on {uri}: {problem}")
         model = self.desired_model(props)
         origin_format = get_path(origin_model, "target.format.type")
         wanted_format = get_path(model, "target.format.type") or origin_format
@@ -324,8 +340,10 @@ class VolumeLogic(ResourceLogic):
         with described(what, uri, "clone"):
             return _create(pool, model, clone_of=origin)
 
-    def _grow(self, vol: libvirt.virStorageVol, props: dict, what: str, uri: str) -> None:
-        """Resize to the asked capacity when it is more; refuse less (data would be lost)."""
+    def _grow(self, vol: libvirt.virStorageVol, props: dict, what: str, uri: str,
+              refuse_less: bool = True) -> None:
+        """Resize to the asked capacity when it is more; less is refused (data would be lost)
+        or, with ``refuse_less`` False, left as it is."""
         wanted = props.get("capacity")
         if wanted is None:
             return
@@ -334,7 +352,7 @@ class VolumeLogic(ResourceLogic):
         if isinstance(size, int) and size > current:
             with described(what, uri, "resize"):
                 vol.resize(size, 0)
-        elif isinstance(size, int) and size < current:
+        elif isinstance(size, int) and size < current and refuse_less:
             raise LibvirtError(f"cannot shrink {what} on {uri} from {current} to {size} bytes")
 
 
@@ -368,10 +386,10 @@ def _create(pool: libvirt.virStoragePool, model: dict,
     return pool.createXML(text, 0)
 
 
-def _too_small(wanted: int, disk: int, description: str) -> str:
+def _too_small(wanted: int, disk: int, description: str, origin: str = "the image") -> str:
     return (f"{wanted} bytes is less than the {disk} bytes of the disk in {description}: "
             f"give capacity={disk} or more, or leave capacity out to size the volume from "
-            "the image")
+            f"{origin}")
 
 
 def _source_identity(props: dict) -> tuple:
