@@ -8,6 +8,7 @@ Paths are model key paths from the document root, list items left out:
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 # Which RelaxNG file describes each kind.
@@ -125,6 +126,8 @@ IDENTITY = {
     ("network", "dns.hosts"): "ip",
     ("network", "portgroups"): "name",
     ("network", "routes"): "address",
+    ("network", "dns.txts"): "name",
+    ("network", "forward.interfaces"): "dev",
 }
 
 # Lists where libvirt adds items of its own (controllers, inputs, ...): live items the user did
@@ -166,6 +169,16 @@ def _lower(value):
     return value.lower() if isinstance(value, str) else value
 
 
+def _ip(value):
+    # libvirt writes addresses as inet_ntop does: IPv6 compressed and lower case.
+    if isinstance(value, str):
+        try:
+            return ipaddress.ip_address(value).compressed
+        except ValueError:
+            return value
+    return value
+
+
 def _path(value):
     return value.rstrip("/") if isinstance(value, str) and value not in ("/", "") else value
 
@@ -176,6 +189,15 @@ NORMALIZERS = {
     ("domain", "devices.interfaces.mac.address"): _lower,
     ("network", "mac.address"): _lower,
     ("network", "ips.dhcp.hosts.mac"): _lower,
+    ("network", "ips.dhcp.hosts.id"): _lower,
+    ("network", "ips.address"): _ip,
+    ("network", "ips.dhcp.ranges.start"): _ip,
+    ("network", "ips.dhcp.ranges.end"): _ip,
+    ("network", "ips.dhcp.hosts.ip"): _ip,
+    ("network", "dns.hosts.ip"): _ip,
+    ("network", "dns.forwarders.addr"): _ip,
+    ("network", "routes.address"): _ip,
+    ("network", "routes.gateway"): _ip,
     ("pool", "target.path"): _path,
     ("pool", "source.dir.path"): _path,
     ("volume", "target.path"): _path,
