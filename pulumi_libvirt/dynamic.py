@@ -85,7 +85,7 @@ class LibvirtProvider(ResourceProvider):
         if result.reboot and not result.replaces:
             # The CLI shows no detailed diff for dynamic resources: say it in words.
             pulumi.log.info(f"{logic.describe(news)}: changing {', '.join(result.reboot)} "
-                            "takes effect by restarting it")
+                            f"{logic.restart_note}")
         return DiffResult(
             changes=bool(result.changes),
             replaces=result.replaces,

@@ -116,6 +116,7 @@ class ResourceLogic:
     read_only_xml: ClassVar[frozenset] = frozenset()  # top-level XML keys not taken as inputs
     computed: ClassVar[dict[str, tuple[str, str]]] = {}  # output name -> (schema type, doc)
     secret_outputs: ClassVar[tuple[str, ...]] = ()  # computed outputs the state keeps secret
+    restart_note: ClassVar[str] = "takes effect by restarting it"  # said in the preview
 
     def __init__(self, configured_uri: str | None = None):
         self.configured_uri = configured_uri
