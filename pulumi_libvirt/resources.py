@@ -12,6 +12,7 @@ from .providers import (
     CloudInitDiskLogic,
     CombustionLogic,
     IgnitionLogic,
+    NetworkLogic,
     PoolLogic,
     ResourceLogic,
     VolumeLogic,
@@ -147,3 +148,16 @@ class Combustion(LibvirtResource, module="libvirt", name="Combustion"):
     """
 
     _logic = CombustionLogic
+
+
+class Network(LibvirtResource, module="libvirt", name="Network"):
+    """A libvirt virtual network.
+
+    ``Network("lan", name="lan", forward={"mode": "nat"}, ips=[{"address": "10.17.3.1",
+    "prefix": 24, "dhcp": {"ranges": [{"start": "10.17.3.10", "end": "10.17.3.200"}]}}])``.
+    Keys follow libvirt's network XML; provider inputs: ``autostart``, ``active``, ``uri``,
+    ``adopt``. Outputs add ``uuid`` and ``bridge_name``. DHCP hosts and ranges, DNS hosts, SRV
+    and TXT records, port groups and forward interfaces change live; other changes restart it.
+    """
+
+    _logic = NetworkLogic
