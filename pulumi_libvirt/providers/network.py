@@ -55,6 +55,11 @@ class NetworkLogic(ResourceLogic):
 
     # ------------------------------------------------------------ check and diff
 
+    def desired_model(self, props: dict, keys=None) -> dict:
+        """As written, less what libvirt drops as meaningless: empty lists, and a ``dns`` or
+        ``dhcp`` left empty (``dns={"hosts": []}`` is no DNS host, as libvirt reads it back)."""
+        return _pruned(super().desired_model(props, keys))
+
     def validate(self, olds: dict, news: dict) -> list[Problem]:
         problems = []
         if news.get("name") is None:
@@ -216,6 +221,23 @@ def without_sections(model: dict) -> dict:
     for section in SECTIONS:
         _drop(model, section.path.split("."))
     return model
+
+
+def _pruned(model: dict) -> dict:
+    def prune(value: Any) -> Any:
+        if isinstance(value, list):
+            return [prune(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        result = {}
+        for key, item in value.items():
+            item = prune(item)
+            if item == [] or (item == {} and key in _EMPTY_MEANS_ABSENT):
+                continue
+            result[key] = item
+        return result
+
+    return prune(model)
 
 
 def _drop(value: Any, steps: list[str]) -> None:
