@@ -59,8 +59,16 @@ def test_nat_route_isolated_and_open_networks_serve_dhcp(system_uri: str, run_pr
 
     def program() -> None:
         for mode, third in modes.items():
-            forward = {} if mode == "isolated" else {"forward": {"mode": mode}}
-            libvirt.Network(mode, name=f"{run_prefix}{mode}", ips=[subnet(third)], **forward)
+            extra = {} if mode == "isolated" else {"forward": {"mode": mode}}
+            ips = [subnet(third)]
+            if mode == "nat":  # dual stack, IPv6 written as libvirt would not write it
+                extra["dnsmasq_options"] = {"options": [{"value": "cache-size=1000"}]}
+                ips.append({"address": "FD00:209:20:0::1", "prefix": 64, "family": "ipv6",
+                            "dhcp": {"ranges": [{"start": "fd00:209:20::100",
+                                                 "end": "FD00:209:20::1FF"}],
+                                     "hosts": [{"id": "00:03:00:01:52:54:00:20:9A:05",
+                                                "ip": "fd00:209:20::5"}]}})
+            libvirt.Network(mode, name=f"{run_prefix}{mode}", ips=ips, **extra)
 
     engine = make_engine(system_uri)
     netns = None
@@ -81,8 +89,11 @@ def test_nat_route_isolated_and_open_networks_serve_dhcp(system_uri: str, run_pr
             info = virsh(system_uri, "net-info", f"{run_prefix}{mode}")
             assert "Active:         yes" in info and "Autostart:      yes" in info
             dnsmasq = servers[mode] = wait_for_dnsmasq(f"{run_prefix}{mode}")
-            assert dnsmasq.option("dhcp-range").startswith(f"10.209.{third}.100,10.209.{third}.199")
+            assert f"dhcp-range=10.209.{third}.100,10.209.{third}.199," in dnsmasq.conf
             assert dnsmasq.option("interface") == outputs["bridge_name"]
+        assert servers["nat"].option("cache-size") == "1000"
+        assert "dhcp-range=fd00:209:20::100,fd00:209:20::1ff,64" in servers["nat"].conf
+        assert "00:03:00:01:52:54:00:20:9a:05" in servers["nat"].read("dhcp-hostsfile").lower()
         netns = Netns(servers["nat"].pid)
         for mode, third in modes.items():
             with BridgeClient(netns, result.outputs[mode]["bridge_name"]) as client:

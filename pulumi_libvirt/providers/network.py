@@ -610,8 +610,9 @@ def _subnet(ip: dict, where: str, problems: list[Problem]):
         return None
     limit = 32 if address.version == 4 else 128
     if not 0 <= prefix <= limit:
-        problems.append(Problem(f"{where}.prefix", f"expected 0 to {limit} for an "
-                                                   f"IPv{address.version} address, got {prefix}"))
+        problems.append(Problem(f"{where}.prefix", f"expected a prefix length of 0 to {limit} "
+                                                   f"for an IPv{address.version} address, got "
+                                                   f"{prefix}"))
         return None
     return ipaddress.ip_network(f"{address}/{prefix}", strict=False)
 

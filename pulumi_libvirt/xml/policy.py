@@ -107,6 +107,8 @@ def pattern_name(pattern: str) -> str | None:
         return "an IPv4 address"
     if pattern.startswith("(([0-9A-Fa-f]{1,4}:){7}"):
         return "an IPv6 address"
+    if pattern.startswith("[0]{1,2}:[0]{0,1}["):  # the four DUID types of network.rng
+        return "a DHCPv6 DUID such as '00:03:00:01:52:54:00:12:34:56'"
     return None
 
 
