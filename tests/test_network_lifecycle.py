@@ -364,6 +364,23 @@ def test_libvirt_refusals_at_create_name_network_host_and_cause(system_uri: str,
 
         assert engine.state == {}
         assert not {same_subnet, same_bridge} & network_names(system_uri)
+
+        # A change whose network cannot start takes nothing away: the old definition is put
+        # back and running, and the update fails with the reason.
+        def moving(third: int):
+            return lambda: libvirt.Network("moving", name=same_subnet, ips=[subnet(third)])
+
+        engine.up(moving(61))
+        with pytest.raises(ProviderError) as error:
+            engine.up(moving(60))
+        assert str(error.value) == (
+            f"cannot restart network '{same_subnet}' on {system_uri}: 10.209.60.0/24 is already "
+            f"routed through interface {bridge} (network '{run_prefix}first'); choose another "
+            "subnet")
+        definition = virsh(system_uri, "net-dumpxml", "--inactive", same_subnet)
+        assert "<ip address='10.209.61.1' prefix='24'>" in definition
+        assert "Active:         yes" in virsh(system_uri, "net-info", same_subnet)
+        assert engine.preview(moving(61)).empty
     finally:
         engine.destroy()
         first.destroy()

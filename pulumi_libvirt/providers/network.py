@@ -371,20 +371,21 @@ def _redefine(net: libvirt.virNetwork, live: dict, wanted: dict, what: str, uri:
     if not net.isActive():
         return
     guests = _attached_guests(conn, net, live)
-    with described(what, uri, "stop"):
-        net.destroy()
-    try:
-        with _refusals(conn, what, uri, "restart", wanted):
-            net.create()
-    except LibvirtError:
+    with _replugging(conn, net, guests, what, uri) as replug:
+        with described(what, uri, "stop"):
+            net.destroy()
         try:
-            conn.networkDefineXMLFlags(xml.to_xml(KIND, live), 0)
-            net.create()
-            _replug(conn, net, guests, what, uri)
-        except libvirt.libvirtError:
-            pass  # the original error says more
-        raise
-    _replug(conn, net, guests, what, uri)
+            with _refusals(conn, what, uri, "restart", wanted):
+                net.create()
+        except LibvirtError:
+            try:
+                conn.networkDefineXMLFlags(xml.to_xml(KIND, live), 0)
+                net.create()
+                replug()
+            except libvirt.libvirtError:
+                pass  # the original error says more
+            raise
+        replug()
 
 
 def _attached_guests(conn: libvirt.virConnect, net: libvirt.virNetwork, model: dict) -> list:
@@ -409,19 +410,24 @@ def _attached_guests(conn: libvirt.virConnect, net: libvirt.virNetwork, model: d
     return found
 
 
-def _replug(conn, net: libvirt.virNetwork, guests: list, what: str, uri: str) -> None:
-    """Put the taps of running guests back onto the network's new bridge.
+@contextmanager
+def _replugging(conn, net: libvirt.virNetwork, guests: list, what: str, uri: str
+                ) -> Iterator[Any]:
+    """A function that puts the taps of running guests back onto the network's new bridge.
 
     libvirt (9.0) leaves them off it after a restart. Changing a live interface's bridge moves
     its tap (virDomainUpdateDeviceFlags), but only to a bridge of another name: each tap goes
-    to a transient bridge of no network and back. The guests' links stay up throughout.
+    to a transient bridge of no network and back, and the guest's link stays up throughout.
+    The transient bridge is made before the network stops (and removed afterwards), so guests
+    are cut off for the restart itself only.
     """
     if not guests:
+        yield lambda: None
         return
-    failures = []
     hop = conn.networkCreateXML(f"<network><name>{net.name()}-replug-{secrets.token_hex(3)}"
                                 "</name></network>")
-    try:
+
+    def replug() -> None:
         bridge = _bridge_name(net, xml.from_xml(KIND, net.XMLDesc(0)))
         for dom, iface in guests:
             try:
@@ -431,16 +437,18 @@ def _replug(conn, net: libvirt.virNetwork, guests: list, what: str, uri: str) ->
                                       libvirt.VIR_DOMAIN_AFFECT_LIVE)
             except libvirt.libvirtError as exc:
                 mac = iface.find("mac").get("address") if iface.find("mac") is not None else "?"
-                failures.append(f"guest '{dom.name()}' interface {mac}: "
-                                f"{' '.join((exc.get_error_message() or str(exc)).split())}")
+                reason = " ".join((exc.get_error_message() or str(exc)).split())
+                sys.stderr.write(f"warning: {what} on {uri} restarted, but guest "
+                                 f"'{dom.name()}' interface {mac} could not be put back on its "
+                                 f"bridge ({reason}): it has no link until it restarts\n")
+
+    try:
+        yield replug
     finally:
         try:
             hop.destroy()
         except libvirt.libvirtError:
             pass
-    for failure in failures:
-        sys.stderr.write(f"warning: {what} on {uri} restarted, but {failure}; the guest has "
-                         "no link until it restarts\n")
 
 
 def _plugged(iface: etree._Element, network: str, bridge: str | None, hop: bool) -> str:
