@@ -200,8 +200,9 @@ def test_dhcp_and_dns_hosts_change_in_place_without_restarting_dnsmasq(
             netns.close()
 
 
-def _guest_xml(name: str, network: str) -> str:
-    """A guest that just runs (TCG, no disk, no option ROM) with one NIC on ``network``."""
+def _guest_xml(name: str, network: str, bridge: str) -> str:
+    """A guest that just runs (TCG, no disk, no option ROM) with a NIC on ``network`` and one
+    on its ``bridge`` by name."""
     return f"""<domain type='qemu'>
   <name>{name}</name>
   <memory unit='MiB'>32</memory>
@@ -210,6 +211,11 @@ def _guest_xml(name: str, network: str) -> str:
   <devices>
     <interface type='network'>
       <source network='{network}'/>
+      <model type='virtio'/>
+      <rom enabled='no'/>
+    </interface>
+    <interface type='bridge'>
+      <source bridge='{bridge}'/>
       <model type='virtio'/>
       <rom enabled='no'/>
     </interface>
@@ -235,10 +241,10 @@ def test_subnet_change_restarts_the_network_and_keeps_guests_on_the_bridge(
         uuid, bridge = result.outputs["lan"]["uuid"], result.outputs["lan"]["bridge_name"]
         before = wait_for_dnsmasq(name)
         netns = Netns(before.pid)
-        guest = conn.defineXML(_guest_xml(f"{run_prefix}guest", name))
+        guest = conn.defineXML(_guest_xml(f"{run_prefix}guest", name, bridge))
         guest.create()
         taps = netns.links(bridge)
-        assert len(taps) == 1  # the guest's tap (vnetN)
+        assert len(taps) == 2  # the guest's taps (vnetN)
         bridge_index = netns.ifindex(bridge)
 
         plan = engine.preview(program(41))
@@ -252,7 +258,7 @@ def test_subnet_change_restarts_the_network_and_keeps_guests_on_the_bridge(
         assert netns.ifindex(bridge) != bridge_index  # the bridge was made anew
         after = wait_for_dnsmasq(name, other_than=before.pid)
         assert after.option("dhcp-range").startswith("10.209.41.100,10.209.41.199")
-        assert netns.links(bridge) == taps  # the running guest is on the new bridge
+        assert netns.links(bridge) == taps  # the running guest's NICs are on the new bridge
         assert guest.isActive()
         assert engine.preview(program(41)).empty
         assert engine.refresh().changes == {}
