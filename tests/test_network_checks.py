@@ -71,6 +71,14 @@ CASES = {
          "ips[0].dhcp.hosts[1].mac": "52:54:00:90:00:01 is also the mac of "
                                      "ips[0].dhcp.hosts[0]"},
     ),
+    "one item written alone, named as written": (
+        {"ip": {**V4, "dhcp": {"range": {"start": "10.209.91.10", "end": "10.209.91.20"},
+                               "host": {"ip": "10.209.90.5"}}}},
+        {"ip.dhcp.range": "10.209.91.10 - 10.209.91.20 is not inside the network's subnet "
+                          "10.209.90.0/24 (10.209.91.10 and 10.209.91.20 outside)",
+         "ip.dhcp.host": "a DHCP host of an IPv4 network needs mac or name (which client gets "
+                         "the address)"},
+    ),
     "passthrough without devices": (
         {"forward": {"mode": "passthrough"}},
         {"forward.interfaces": "forward mode 'passthrough' needs the host's network devices: "

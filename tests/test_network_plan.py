@@ -149,3 +149,20 @@ def test_a_guest_interface_is_pointed_at_another_network_and_back() -> None:
         "<interface type='bridge'><source bridge='virbr1'/><target dev='vnet1'/></interface>")
     assert etree.fromstring(_plugged(bridged, "x", "virbr9", hop=True)).find(
         "source").get("bridge") == "virbr9"
+
+
+def test_one_item_written_alone_is_planned_like_its_list() -> None:
+    logic = NetworkLogic()
+    uri = "qemu:///system"
+    ip = {"address": "10.209.1.1", "prefix": 24,
+          "dhcp": {"range": {"start": "10.209.1.100", "end": "10.209.1.199"}}}
+    olds = {"name": "lan", "forward": {"mode": "nat"}, "ip": ip, "uri": uri,
+            "_input_keys": ["name", "forward", "ip"]}
+    host = {"mac": "52:54:00:00:00:09", "ip": "10.209.1.9"}
+    news = {"name": "lan", "forward": {"mode": "nat"}, "uri": uri,
+            "ip": {**ip, "dhcp": {**ip["dhcp"], "host": host}}}
+    diff = logic.diff(olds, news)
+    assert diff.changes == ["ip"] and diff.reboot == []
+    wanted = changed(lambda m: m["ips"][0]["dhcp"]["hosts"].append(host))
+    live = changed(lambda m: None)
+    assert [e.command for e in plan(live, wanted)] == [ADD]

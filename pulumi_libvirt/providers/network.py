@@ -21,6 +21,7 @@ from .. import xml
 from ..connection import LibvirtError, described, or_none
 from ..xml import UNKNOWN, Problem, has_unknown
 from ..xml.policy import IDENTITY
+from ..xml.spec import Child, field_of
 from .base import INPUT_KEYS, Input, ResourceLogic, get_path, set_path
 
 KIND = "network"
@@ -97,8 +98,8 @@ class NetworkLogic(ResourceLogic):
         bridge = get_path(self.desired_model(news, keys=["bridge"]), "bridge.name")
         if bridge is not None and bridge == olds.get("bridge_name"):
             return True
-        return bool(_subnets(self.desired_model(olds, keys=["ips"]))
-                    & _subnets(self.desired_model(news, keys=["ips"])))
+        return bool(_subnets(self.desired_model(olds, keys=["ips", "ip"]))
+                    & _subnets(self.desired_model(news, keys=["ips", "ip"])))
 
     # ------------------------------------------------------------ libvirt
 
@@ -217,10 +218,31 @@ def same_outside_sections(a: dict, b: dict) -> bool:
 
 def without_sections(model: dict) -> dict:
     """A copy of ``model`` without the live-edited lists (and containers they leave empty)."""
-    model = copy.deepcopy(model)
+    model = plural_form(model)
     for section in SECTIONS:
         _drop(model, section.path.split("."))
     return model
+
+
+def plural_form(model: dict) -> dict:
+    """A copy of ``model`` with every list under its own key (``ip={...}`` as ``ips=[{...}]``):
+    the form libvirt's XML reads back as."""
+    def plural(spec, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return copy.deepcopy(value) if isinstance(value, list) else value
+        result: dict = {}
+        for key, item in value.items():
+            field, singular = field_of(spec, key)
+            if not isinstance(field, Child) or item is None:
+                result[key] = copy.deepcopy(item) if isinstance(item, (dict, list)) else item
+            elif field.many:
+                items = item if isinstance(item, (list, tuple)) and not singular else [item]
+                result.setdefault(field.key, []).extend(plural(field.spec, i) for i in items)
+            else:
+                result[key] = plural(field.spec, item)
+        return result
+
+    return plural(xml.load(KIND), model)
 
 
 def _pruned(model: dict) -> dict:
@@ -561,10 +583,25 @@ def _network_with_bridge(conn, bridge: str, besides: Any) -> str | None:
 # ---------------------------------------------------------------- input checks
 
 
-def _dicts(value: Any) -> list[tuple[int, dict]]:
-    if not isinstance(value, list):
+def _entries(parent: Any, path: str, where: str = "") -> list[tuple[str, dict]]:
+    """The items of the list at model path ``path`` (``ips``, ``ips.dhcp.hosts``) in
+    ``parent``, each with its path as the user wrote it: ``ips[0]``, or ``ip`` for one item
+    written under the list's singular."""
+    if not isinstance(parent, dict):
         return []
-    return [(i, item) for i, item in enumerate(value) if isinstance(item, dict)]
+    *head, last = path.split(".")
+    spec = _spec(".".join(head)) if head else xml.load(KIND)
+    found = []
+    for key, value in parent.items():
+        field, singular = field_of(spec, key)
+        if field is None or field.key != last or value is None:
+            continue
+        at = f"{where}.{key}" if where else key
+        if isinstance(value, (list, tuple)) and not singular:
+            found += [(f"{at}[{i}]", v) for i, v in enumerate(value) if isinstance(v, dict)]
+        elif isinstance(value, dict):
+            found.append((at, value))
+    return found
 
 
 def _address(value: Any):
@@ -626,34 +663,34 @@ def _subnet(ip: dict, where: str, problems: list[Problem]):
 
 
 def _subnets(model: dict) -> set:
-    return {net for i, ip in _dicts(model.get("ips"))
-            if (net := _subnet(ip, f"ips[{i}]", [])) is not None}
+    return {net for where, ip in _entries(model, "ips")
+            if (net := _subnet(ip, where, [])) is not None}
 
 
 def _ip_problems(model: dict) -> list[Problem]:
     problems: list[Problem] = []
     serving: dict[int, str] = {}  # IP version -> the <ip> whose DHCP serves it
-    for i, ip in _dicts(model.get("ips")):
-        where = f"ips[{i}]"
+    for where, ip in _entries(model, "ips"):
         subnet = _subnet(ip, where, problems)
         dhcp = ip.get("dhcp")
         if subnet is None or not isinstance(dhcp, dict):
             continue
-        if dhcp.get("ranges") or dhcp.get("hosts"):
+        ranges = _entries(dhcp, "ips.dhcp.ranges", f"{where}.dhcp")
+        hosts = _entries(dhcp, "ips.dhcp.hosts", f"{where}.dhcp")
+        if ranges or hosts:
             if subnet.version in serving:
                 problems.append(Problem(f"{where}.dhcp", f"only one IPv{subnet.version} "
                                         f"address of a network can serve DHCP; "
                                         f"{serving[subnet.version]}.dhcp does already"))
             serving.setdefault(subnet.version, where)
-        problems += _range_problems(subnet, dhcp.get("ranges"), f"{where}.dhcp.ranges")
-        problems += _host_problems(subnet, dhcp.get("hosts"), f"{where}.dhcp.hosts")
+        problems += _range_problems(subnet, ranges)
+        problems += _host_problems(subnet, hosts)
     return problems
 
 
-def _range_problems(subnet, ranges: Any, where: str) -> list[Problem]:
+def _range_problems(subnet, ranges: list[tuple[str, dict]]) -> list[Problem]:
     problems, spans = [], []
-    for j, span in _dicts(ranges):
-        path = f"{where}[{j}]"
+    for path, span in ranges:
         start, end = _address(span.get("start")), _address(span.get("end"))
         if start is None or end is None:
             continue
@@ -664,20 +701,19 @@ def _range_problems(subnet, ranges: Any, where: str) -> list[Problem]:
         elif start > end:
             problems.append(Problem(path, f"reversed: start {start} comes after end {end}"))
         else:
-            for k, first, last in spans:
+            for other, first, last in spans:
                 if start <= last and first <= end:
-                    problems.append(Problem(path, f"{start} - {end} overlaps {where}[{k}] "
+                    problems.append(Problem(path, f"{start} - {end} overlaps {other} "
                                                   f"({first} - {last})"))
                     break
-            spans.append((j, start, end))
+            spans.append((path, start, end))
     return problems
 
 
-def _host_problems(subnet, hosts: Any, where: str) -> list[Problem]:
+def _host_problems(subnet, hosts: list[tuple[str, dict]]) -> list[Problem]:
     problems: list[Problem] = []
-    seen: dict[tuple, int] = {}
-    for j, host in _dicts(hosts):
-        path = f"{where}[{j}]"
+    seen: dict[tuple, str] = {}
+    for path, host in hosts:
         if subnet.version == 4 and host.get("mac") is None and host.get("name") is None:
             problems.append(Problem(path, "a DHCP host of an IPv4 network needs mac or name "
                                           "(which client gets the address)"))
@@ -695,8 +731,8 @@ def _host_problems(subnet, hosts: Any, where: str) -> list[Problem]:
             mark = (key, value.lower())
             if mark in seen:
                 problems.append(Problem(f"{path}.{key}", f"{value} is also the {key} of "
-                                                         f"{where}[{seen[mark]}]"))
-            seen.setdefault(mark, j)
+                                                         f"{seen[mark]}"))
+            seen.setdefault(mark, path)
     return problems
 
 
@@ -708,12 +744,13 @@ def _forward_problems(model: dict) -> list[Problem]:
     if mode is UNKNOWN:
         return []
     problems = []
-    devices = [k for k in ("dev", "interfaces", "pf") if forward.get(k)]
+    interfaces = _entries(forward, "forward.interfaces", "forward")
+    devices = [k for k in ("dev", "pf") if forward.get(k)] + [path for path, _ in interfaces]
     if mode in ("private", "vepa", "passthrough") and not devices:
         problems.append(Problem("forward.interfaces", f"forward mode '{mode}' needs the host's "
                                 "network devices: forward.interfaces ([{'dev': 'eth0'}, ...]), "
                                 "forward.dev or forward.pf"))
-    if mode == "hostdev" and not (forward.get("addresses") or forward.get("pf")):
+    if mode == "hostdev" and not (_entries(forward, "forward.addresses") or forward.get("pf")):
         problems.append(Problem("forward.addresses", "forward mode 'hostdev' needs the SR-IOV "
                                 "virtual functions to hand out: forward.addresses ([{'type': "
                                 "'pci', 'domain': 0, 'bus': 3, 'slot': 16, 'function': 1}, "
@@ -722,9 +759,12 @@ def _forward_problems(model: dict) -> list[Problem]:
         problems.append(Problem("forward", "forward mode 'bridge' needs an existing host bridge "
                                 "(bridge.name) or host devices to share through macvtap "
                                 "(forward.interfaces, forward.dev or forward.pf)"))
-    if mode in _DEVICE_MODES and model.get("ips"):
-        problems.append(Problem("ips", f"a network with forward mode '{mode}' has no addresses "
-                                "of its own (no DHCP, DNS or routing by libvirt): leave ips out"))
+    ips = _entries(model, "ips")
+    if mode in _DEVICE_MODES and ips:
+        key = ips[0][0].split("[")[0]  # as written: ips or ip
+        problems.append(Problem(key, f"a network with forward mode '{mode}' has no addresses "
+                                f"of its own (no DHCP, DNS or routing by libvirt): leave {key} "
+                                "out"))
     nat = forward.get("nat")
     if isinstance(nat, dict):
         if mode != "nat":
