@@ -166,3 +166,25 @@ def test_one_item_written_alone_is_planned_like_its_list() -> None:
     wanted = changed(lambda m: m["ips"][0]["dhcp"]["hosts"].append(host))
     live = changed(lambda m: None)
     assert [e.command for e in plan(live, wanted)] == [ADD]
+
+
+def test_values_unknown_during_preview_pass_check_and_diff() -> None:
+    from pulumi_libvirt.xml import UNKNOWN
+
+    logic = NetworkLogic()
+    news = {"name": UNKNOWN, "forward": {"mode": UNKNOWN}, "bridge": {"name": UNKNOWN},
+            "ips": [{"address": UNKNOWN, "prefix": 24,
+                     "dhcp": {"ranges": [{"start": UNKNOWN, "end": "10.209.1.9"}],
+                              "hosts": [{"mac": UNKNOWN, "ip": "10.209.1.5"}]}}]}
+    _inputs, problems = logic.check({}, news)
+    assert problems == []
+    _inputs, problems = logic.check({}, {"name": "lan", "ips": UNKNOWN, "dns": UNKNOWN})
+    assert problems == []
+    olds = {**user_model(), "uri": "qemu:///system", "_input_keys": ["name", "forward", "ips"]}
+    diff = logic.diff(olds, {**user_model(), "uri": "qemu:///system",
+                             "ips": [{**LIVE["ips"][0], "address": UNKNOWN}]})
+    assert diff.changes == ["ips"] and diff.reboot == ["ips"]
+
+
+def user_model() -> dict:
+    return {k: copy.deepcopy(LIVE[k]) for k in ("name", "forward", "ips")}
