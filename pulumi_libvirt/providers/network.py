@@ -561,6 +561,9 @@ def _cause(conn, exc: libvirt.libvirtError, model: dict) -> str:
         subnets = ", ".join(sorted(str(s) for s in _subnets(model))) or "its subnet"
         return (f"{subnets} is already routed through interface {device}"
                 + (f" (network '{other}')" if other else "") + "; choose another subnet")
+    if "qdisc kind is unknown" in message:
+        return (f"{message} (bandwidth limits need the traffic control qdiscs htb and sfq of "
+                "the libvirt host's kernel)")
     if exc.get_error_code() == libvirt.VIR_ERR_XML_INVALID_SCHEMA:
         major, rest = divmod(conn.getLibVersion(), 1_000_000)
         version = f"{major}.{rest // 1000}.{rest % 1000}"
