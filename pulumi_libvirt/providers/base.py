@@ -18,6 +18,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import libvirt
+
 from .. import xml
 from ..connection import LibvirtError, described, resolve_uri, run
 from ..xml import UNKNOWN, Problem, has_unknown
@@ -82,6 +84,26 @@ def set_path(model: dict, path: str, value: Any) -> None:
             model[step] = inner
         model = inner
     model[steps[-1]] = value
+
+
+def set_state(obj: Any, active: bool, autostart: bool) -> None:
+    """Start or stop a pool or network, and set whether libvirtd starts it, as asked."""
+    if active and not obj.isActive():
+        obj.create()
+    elif not active and obj.isActive():
+        obj.destroy()
+    if bool(obj.autostart()) != autostart:
+        obj.setAutostart(int(autostart))
+
+
+def persistent_xml(obj: Any, inactive_flag: int) -> str:
+    """A pool's or network's persistent definition (what it is on its next start)."""
+    try:
+        return obj.XMLDesc(inactive_flag)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() not in (libvirt.VIR_ERR_INVALID_ARG, libvirt.VIR_ERR_NO_SUPPORT):
+            raise
+        return obj.XMLDesc(0)  # the test driver knows no flags
 
 
 class _Claims:

@@ -22,7 +22,15 @@ from ..connection import LibvirtError, described, or_none
 from ..xml import UNKNOWN, Problem, has_unknown
 from ..xml.policy import IDENTITY
 from ..xml.spec import Child, field_of
-from .base import INPUT_KEYS, Input, ResourceLogic, get_path, set_path
+from .base import (
+    INPUT_KEYS,
+    Input,
+    ResourceLogic,
+    get_path,
+    persistent_xml,
+    set_path,
+    set_state,
+)
 
 KIND = "network"
 
@@ -493,24 +501,11 @@ _VALIDATE = libvirt.VIR_NETWORK_DEFINE_VALIDATE
 
 
 def _set_state(net: libvirt.virNetwork, props: dict) -> None:
-    active = props.get("active", True)
-    if active and not net.isActive():
-        net.create()
-    elif not active and net.isActive():
-        net.destroy()
-    autostart = bool(props.get("autostart", True))
-    if bool(net.autostart()) != autostart:
-        net.setAutostart(int(autostart))
+    set_state(net, props.get("active", True), bool(props.get("autostart", True)))
 
 
 def _definition(net: libvirt.virNetwork) -> str:
-    """The persistent definition (what the network is on its next start)."""
-    try:
-        return net.XMLDesc(libvirt.VIR_NETWORK_XML_INACTIVE)
-    except libvirt.libvirtError as exc:
-        if exc.get_error_code() not in (libvirt.VIR_ERR_INVALID_ARG, libvirt.VIR_ERR_NO_SUPPORT):
-            raise
-        return net.XMLDesc(0)  # the test driver knows no flags
+    return persistent_xml(net, libvirt.VIR_NETWORK_XML_INACTIVE)
 
 
 def _bridge_name(net: libvirt.virNetwork, model: dict) -> str | None:
