@@ -1,5 +1,5 @@
 """What a libvirt daemon's network namespace shows: a network's dnsmasq, bridges and their
-ports, and DHCP and DNS answers as a host on the bridge gets them.
+ports, and DHCP leases (tests/dhcpclient.py) and DNS answers as a host on the bridge gets them.
 
 The daemon's namespace is reached through a process it started (a network's dnsmasq), never by
 name, so these helpers work for every daemon on this machine, whatever namespace it runs in.
@@ -146,10 +146,14 @@ class BridgeClient:
         return subprocess.run(["ip", "netns", "exec", self.name, *argv], capture_output=True,
                               text=True, check=True).stdout
 
-    def dhcp_offer(self, mac: str, timeout: float = 30.0) -> str | None:
-        """The address dnsmasq offers a client with this MAC (None: no offer in time)."""
-        out = self.run(sys.executable, "-c", _DHCP_CLIENT, self.inside, mac, str(timeout))
-        return out.strip() or None
+    def dhcp_lease(self, mac: str, hostname: str = "plvt-client", timeout: float = 30.0
+                   ) -> str | None:
+        """The address a DHCP client with this MAC is leased (None: no lease in time)."""
+        result = subprocess.run(["ip", "netns", "exec", self.name, sys.executable,
+                                 str(Path(__file__).with_name("dhcpclient.py")), self.inside,
+                                 mac, hostname, str(timeout)],
+                                capture_output=True, text=True, check=False)
+        return (result.stdout.strip() or None) if result.returncode == 0 else None
 
     def resolve(self, server: str, own_address: str, name: str) -> list[str]:
         """The IPv4 addresses ``server`` answers for ``name`` (this host takes
@@ -159,33 +163,6 @@ class BridgeClient:
         out = self.run(sys.executable, "-c", _DNS_CLIENT, server, name)
         return out.split()
 
-
-# A DHCPDISCOVER with the broadcast flag, from a socket on the veth; prints the offered address.
-_DHCP_CLIENT = r"""
-import os, socket, struct, sys, time
-device, mac, timeout = sys.argv[1], bytes.fromhex(sys.argv[2].replace(":", "")), float(sys.argv[3])
-xid = os.urandom(4)
-packet = (bytes([1, 1, 6, 0]) + xid + struct.pack("!HH", 0, 0x8000) + bytes(16) + mac
-          + bytes(10) + bytes(192) + bytes([99, 130, 83, 99])
-          + bytes([53, 1, 1, 55, 3, 1, 3, 6, 255]))
-sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, device.encode())
-sock.bind(("", 68))
-deadline = time.monotonic() + timeout
-while time.monotonic() < deadline:
-    sock.sendto(packet, ("255.255.255.255", 67))
-    sock.settimeout(2.0)
-    try:
-        while True:
-            data = sock.recv(2048)
-            if len(data) > 240 and data[0] == 2 and data[4:8] == xid:
-                print(socket.inet_ntoa(data[16:20]))
-                sys.exit(0)
-    except socket.timeout:
-        pass
-"""
 
 # One DNS A query over UDP; prints the addresses in the answer.
 _DNS_CLIENT = r"""

@@ -97,8 +97,8 @@ def test_nat_route_isolated_and_open_networks_serve_dhcp(system_uri: str, run_pr
         netns = Netns(servers["nat"].pid)
         for mode, third in modes.items():
             with BridgeClient(netns, result.outputs[mode]["bridge_name"]) as client:
-                offered = client.dhcp_offer("52:54:00:20:9a:01")
-            assert offered is not None, f"no DHCP offer on the {mode} network"
+                offered = client.dhcp_lease("52:54:00:20:9a:01")
+            assert offered is not None, f"no DHCP lease on the {mode} network"
             assert offered.startswith(f"10.209.{third}.")
             assert 100 <= int(offered.rsplit(".", 1)[1]) <= 199
 
@@ -155,7 +155,7 @@ def test_dhcp_and_dns_hosts_change_in_place_without_restarting_dnsmasq(
         assert "52:54:00:30:00:02,10.209.30.50,db" in now.read("dhcp-hostsfile")
         assert now.read("addn-hosts").split() == ["10.209.30.60", "web", "www"]
         with BridgeClient(netns, bridge) as client:
-            assert client.dhcp_offer("52:54:00:30:00:02") == "10.209.30.50"
+            assert client.dhcp_lease("52:54:00:30:00:02") == "10.209.30.50"
             assert client.resolve("10.209.30.1", "10.209.30.250/24", "web") == ["10.209.30.60"]
         definition = virsh(system_uri, "net-dumpxml", "--inactive", name)
         assert "<host mac='52:54:00:30:00:02' name='db' ip='10.209.30.50'/>" in definition
