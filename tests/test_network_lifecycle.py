@@ -119,6 +119,52 @@ def test_nat_route_isolated_and_open_networks_serve_dhcp(system_uri: str, run_pr
             netns.close()
 
 
+def test_bridge_and_macvtap_modes_use_devices_of_the_host(system_uri: str, run_prefix: str
+                                                        ) -> None:
+    """forward mode bridge onto a host bridge, and private/vepa/passthrough over a host
+    device (a veth: this kernel has no dummy devices), made for the test in the daemon's
+    namespace."""
+    tag = run_prefix[5:11]
+    host_bridge, device = f"plv{tag}h", f"plv{tag}d"
+
+    def program(with_host_devices: bool):
+        def run() -> None:
+            libvirt.Network("probe", name=f"{run_prefix}probe", ips=[subnet(25)])
+            if not with_host_devices:
+                return
+            libvirt.Network("bridged", name=f"{run_prefix}bridged", forward={"mode": "bridge"},
+                            bridge={"name": host_bridge})
+            for mode in ("private", "vepa", "passthrough"):
+                libvirt.Network(mode, name=f"{run_prefix}{mode}",
+                                forward={"mode": mode, "interface": {"dev": device}})
+        return run
+
+    engine = make_engine(system_uri)
+    netns = None
+    try:
+        engine.up(program(False))  # its dnsmasq shows the daemon's namespace
+        netns = Netns(wait_for_dnsmasq(f"{run_prefix}probe").pid)
+        netns.run("ip", "link", "add", host_bridge, "type", "bridge")
+        netns.run("ip", "link", "add", device, "type", "veth", "peer", "name", f"{device}p")
+        result = engine.up(program(True))
+        for mode in ("bridged", "private", "vepa", "passthrough"):
+            assert result.outputs[mode]["active"] is True
+        assert result.outputs["bridged"]["bridge_name"] == host_bridge
+        assert result.outputs["private"].get("bridge_name") is None  # macvtap: no bridge
+        assert engine.preview(program(True)).empty
+        assert engine.refresh().changes == {}
+        engine.destroy()
+        assert host_bridge in netns.links()  # not libvirt's to remove
+        assert not {f"{run_prefix}{m}" for m in ("bridged", "private", "vepa", "passthrough")
+                    } & network_names(system_uri)
+    finally:
+        engine.destroy()
+        if netns is not None:
+            netns.run("ip", "link", "del", host_bridge, check=False)
+            netns.run("ip", "link", "del", device, check=False)
+            netns.close()
+
+
 def test_dhcp_and_dns_hosts_change_in_place_without_restarting_dnsmasq(
     system_uri: str, run_prefix: str
 ) -> None:
