@@ -144,9 +144,10 @@ def test_two_networks_of_one_program_cannot_share_a_bridge(engine: Engine, run_p
         engine.preview(program)
     (failure,) = failed.value.failures
     assert (failure.name, failure.property) == ("b", "bridge.name")
-    assert failure.reason == (f"'plvshared0' is also the bridge.name of network "
-                              f"'{run_prefix}share-a' in this program; each network needs its "
-                              "own")
+    assert failure.reason == ("another resource of this program, 'a', already uses bridge "
+                              f"'plvshared0' on {TEST_URI}: two networks cannot share a bridge; "
+                              "give one of them another bridge.name, or leave it out for "
+                              "libvirt to pick one")
     assert engine.state == {}
 
 

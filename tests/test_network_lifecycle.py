@@ -490,7 +490,9 @@ def test_adopt_takes_over_a_network_like_debians_default(system_uri: str, run_pr
         with pytest.raises(ProviderError) as error:
             engine.up(program(False))
         assert str(error.value) == (
-            f"network '{name}' already exists on {system_uri}; set adopt=True to manage it")
+            f"network '{name}' already exists on {system_uri}. If it was made outside this "
+            "program, set adopt=True to manage it; if another resource of this program names "
+            "it, give one of them another name")
         result = engine.up(program(True))
         assert result.outputs["default"]["uuid"] == uuid
         assert result.outputs["default"]["active"] is True  # started, as asked

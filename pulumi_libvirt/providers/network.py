@@ -23,7 +23,9 @@ from ..xml import UNKNOWN, Problem, has_unknown
 from ..xml.policy import IDENTITY
 from ..xml.spec import Child, field_of
 from .base import (
+    CLAIMS,
     INPUT_KEYS,
+    RESOURCE_NAME,
     Input,
     ResourceLogic,
     get_path,
@@ -82,9 +84,24 @@ class NetworkLogic(ResourceLogic):
                                                    f"name), got {len(name)}: {name!r}"))
         return problems
 
-    def claims(self, props: dict) -> dict[str, Any]:
-        return {"bridge.name": get_path(self.desired_model(props, keys=["bridge"]),
-                                        "bridge.name")}
+    def _claim(self, news: dict) -> list[Problem]:
+        """Besides the network itself, its bridge: two networks of a program cannot share one
+        (known at preview when both names are; else libvirt refuses the second at create)."""
+        problems = super()._claim(news)
+        owner = news.get(RESOURCE_NAME)
+        bridge = get_path(self.desired_model(news, keys=["bridge"]), "bridge.name")
+        if not isinstance(owner, str) or not isinstance(bridge, str) or has_unknown(
+            news.get("uri")
+        ):
+            return problems
+        uri = self.uri(news)
+        other = CLAIMS.claim(("network bridge", uri, bridge), owner)
+        if other is not None:
+            problems.append(Problem("bridge.name", f"another resource of this program, "
+                                    f"'{other}', already uses bridge '{bridge}' on {uri}: two "
+                                    "networks cannot share a bridge; give one of them another "
+                                    "bridge.name, or leave it out for libvirt to pick one"))
+        return problems
 
     def diff(self, olds: dict, news: dict):
         result = super().diff(olds, news)
