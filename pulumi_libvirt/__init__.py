@@ -6,8 +6,8 @@ documentation; see README.md for the few provider-only inputs.
 
 from . import lookups
 from .lookups import *  # noqa: F403 - get_x / get_x_output and their result types
-from .resources import CloudInitDisk, Combustion, Ignition, Network, Pool, Volume
+from .resources import CloudInitDisk, Combustion, Domain, Ignition, Network, Pool, Volume
 
-__all__ = ["CloudInitDisk", "Combustion", "Ignition", "Network", "Pool", "Volume"]
+__all__ = ["CloudInitDisk", "Combustion", "Domain", "Ignition", "Network", "Pool", "Volume"]
 __all__ += lookups.__all__
 __version__ = "0.1.0"

@@ -110,6 +110,11 @@ def _message(exc: libvirt.libvirtError) -> str:
     return " ".join(text.split()).rstrip(".")  # one line: tool output may span several
 
 
+def reason(exc: libvirt.libvirtError) -> str:
+    """libvirt's message of an error, on one line."""
+    return _message(exc)
+
+
 _NOT_FOUND = {
     libvirt.VIR_ERR_NO_STORAGE_POOL: "pool",
     libvirt.VIR_ERR_NO_STORAGE_VOL: "volume",

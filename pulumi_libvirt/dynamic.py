@@ -82,10 +82,10 @@ class LibvirtProvider(ResourceProvider):
         logic.check_replacement(olds, news, result)
         for warning in result.warnings:
             pulumi.log.warn(warning)
-        if result.reboot and not result.replaces:
+        words = result.summary(logic.restart_note) if result.changes else ""
+        if words and (result.reboot or result.live or result.notes):
             # The CLI shows no detailed diff for dynamic resources: say it in words.
-            pulumi.log.info(f"{logic.describe(news)}: changing {', '.join(result.reboot)} "
-                            f"{logic.restart_note}")
+            pulumi.log.info(f"{logic.describe(news)}: {words}")
         return DiffResult(
             changes=bool(result.changes),
             replaces=result.replaces,

@@ -11,6 +11,7 @@ from .dynamic import LibvirtProvider
 from .providers import (
     CloudInitDiskLogic,
     CombustionLogic,
+    DomainLogic,
     IgnitionLogic,
     NetworkLogic,
     PoolLogic,
@@ -49,12 +50,17 @@ class LibvirtResource(pulumi.dynamic.Resource):
         for name in secret_inputs:  # secret in the state even when written in plain text
             if props.get(name) is not None:
                 props[name] = pulumi.Output.secret(props[name])
-        secret_outputs = [*self._secret_outputs, *logic.secret_outputs, *secret_inputs]
+        secret_outputs = [*self._secrets_for(props), *logic.secret_outputs, *secret_inputs]
         if secret_outputs:
             opts = pulumi.ResourceOptions.merge(
                 opts, pulumi.ResourceOptions(additional_secret_outputs=secret_outputs)
             )
         super().__init__(LibvirtProvider(logic.type_name), resource_name, props, opts)
+
+    @classmethod
+    def _secrets_for(cls, props: dict) -> list[str]:
+        """The outputs to keep secret for these inputs."""
+        return list(cls._secret_outputs)
 
     @classmethod
     def _type_outputs(cls) -> None:
@@ -161,3 +167,50 @@ class Network(LibvirtResource, module="libvirt", name="Network"):
     """
 
     _logic = NetworkLogic
+
+
+class Domain(LibvirtResource, module="libvirt", name="Domain"):
+    """A libvirt domain (virtual machine).
+
+    ``Domain("web", name="web", type="kvm", memory={"value": 2, "unit": "GiB"}, vcpu=2,
+    os={"type": {"value": "hvm", "machine": "q35"}}, devices={"disks": [...], ...})``. Keys
+    follow libvirt's domain XML (snake_case); provider inputs: ``running``, ``autostart``,
+    ``start_options``, ``shutdown_timeout``, ``reboot_for_updates``, ``uri``, ``adopt``, and
+    ``wait_for_ip`` inside an interface. Outputs add ``uuid``, ``domain_id``, ``state``,
+    ``ip_addresses`` and ``pending_changes``. Outputs that hold credentials (graphics
+    passwords, disk cookies: ``devices``) are secret.
+    """
+
+    _logic = DomainLogic
+
+    @classmethod
+    def _secrets_for(cls, props: dict) -> list[str]:
+        found = set(DomainLogic.secret_inputs(_plain(props)))
+        if _hidden(props.get("devices"), ("graphics", "disks")):
+            found.add("devices")  # not known before the program runs: assume it may
+        return sorted(found | set(cls._secret_outputs))
+
+
+def _plain(value: Any) -> Any:
+    """The value with Outputs (not known yet) as a placeholder string."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return "<output>" if isinstance(value, pulumi.Output) else value
+
+
+def _hidden(devices: Any, lists: tuple[str, ...]) -> bool:
+    """Whether credentials could hide in Outputs of ``devices`` (the whole dict, one of the
+    lists that hold credentials, or an item of them)."""
+    if isinstance(devices, pulumi.Output):
+        return True
+    if not isinstance(devices, dict):
+        return False
+    for key in lists:
+        items = devices.get(key)
+        if isinstance(items, pulumi.Output):
+            return True
+        if isinstance(items, list) and any(isinstance(i, pulumi.Output) for i in items):
+            return True
+    return False

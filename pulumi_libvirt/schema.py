@@ -159,7 +159,9 @@ def resource_schema(logic: type[ResourceLogic], builder: _Builder) -> dict:
         if name in inputs:  # what the user wrote, else libvirt's value (the input's types)
             outputs[name] = {**inputs[name], "description": doc}
         else:
-            outputs[name] = {"type": schema_type, "description": doc}
+            # a type name, or a schema of its own ({"type": "array", "items": ...})
+            body = {"type": schema_type} if isinstance(schema_type, str) else dict(schema_type)
+            outputs[name] = {**body, "description": doc}
         if name in logic.secret_outputs:
             outputs[name]["secret"] = True
     required = [name for name, _message in _required(logic)]

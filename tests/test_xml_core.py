@@ -754,7 +754,8 @@ def test_update_modes_say_how_libvirt_applies_a_change():
     assert xml.update_mode("domain", "current_memory") == "live"
     assert xml.update_mode("domain", "memory") == "reboot"  # the kind's default
     assert xml.update_mode("domain", "devices.disks.target.bus") == "live"  # longest prefix
-    assert xml.update_mode("domain", "name") == "replace"
+    assert xml.update_mode("domain", "type") == "replace"
+    assert xml.update_mode("domain", "name") == "reboot"  # renamed while stopped
     assert xml.update_mode("network", "ips.dhcp.hosts") == "live"
     assert xml.update_mode("network", "forward.mode") == "reboot"
     assert xml.update_mode("volume", "capacity") == "live"

@@ -49,6 +49,21 @@ class Diff:
     delete_before_replace: bool = False
     reboot: list[str] = field(default_factory=list)  # applied by redefining and restarting
     warnings: list[str] = field(default_factory=list)  # said at preview (drift not undone, ...)
+    live: list[str] = field(default_factory=list)  # applied to the running object as it runs
+    notes: list[str] = field(default_factory=list)  # more to say in the preview, in words
+
+    def summary(self, restart_note: str = "takes effect by restarting it") -> str:
+        """The change in words, for the preview (the CLI shows no detailed diff for dynamic
+        resources): what applies live, what restarts the object (``restart_note``), what
+        replaces it."""
+        parts = []
+        if self.live:
+            parts.append(f"changing {', '.join(self.live)} applies live")
+        if self.reboot and not self.replaces:
+            parts.append(f"changing {', '.join(self.reboot)} {restart_note}")
+        if self.replaces:
+            parts.append(f"changing {', '.join(self.replaces)} replaces it")
+        return "; ".join([*parts, *self.notes])
 
 
 class ChangeRefused(LibvirtError):
@@ -136,7 +151,8 @@ class ResourceLogic:
     inputs: ClassVar[tuple[Input, ...]] = ()
     aliases: ClassVar[dict[str, str]] = {}  # input name -> XML path it stands for
     read_only_xml: ClassVar[frozenset] = frozenset()  # top-level XML keys not taken as inputs
-    computed: ClassVar[dict[str, tuple[str, str]]] = {}  # output name -> (schema type, doc)
+    # output name -> (schema type name, or a schema dict, doc)
+    computed: ClassVar[dict[str, tuple[str | dict, str]]] = {}
     secret_outputs: ClassVar[tuple[str, ...]] = ()  # computed outputs the state keeps secret
     restart_note: ClassVar[str] = "takes effect by restarting it"  # said in the preview
 
@@ -415,6 +431,8 @@ class ResourceLogic:
                 result.replaces.append(top)
             elif mode == "reboot":
                 result.reboot.append(top)
+            else:
+                result.live.append(top)
             result.changes.append(top)
         for name, spec in self.all_inputs().items():
             if name == "uri" or name not in keys:
@@ -427,6 +445,7 @@ class ResourceLogic:
         result.changes = sorted(set(result.changes) | set(result.replaces))
         result.replaces = sorted(set(result.replaces))
         result.reboot = sorted(set(result.reboot))
+        result.live = sorted(set(result.live) - set(result.reboot) - set(result.replaces))
         if result.replaces:
             result.delete_before_replace = self.same_identity(olds, news)
         return result

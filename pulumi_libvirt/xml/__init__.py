@@ -12,6 +12,7 @@ from .compare import (
     canonical,
     differences,
     has_unknown,
+    match_items,
     merge,
     project,
     same,
@@ -23,6 +24,6 @@ from .spec import KINDS, key_path, load, update_mode
 
 __all__ = [
     "KINDS", "UNKNOWN", "Problem", "canonical", "canonical_xml", "check", "differences",
-    "from_xml", "has_unknown", "key_path", "load", "merge", "project", "same", "to_bytes", "to_xml",
-    "update_mode",
+    "from_xml", "has_unknown", "key_path", "load", "match_items", "merge", "project", "same",
+    "to_bytes", "to_xml", "update_mode",
 ]

@@ -305,6 +305,16 @@ def _match_items(kind: str, field: Child, live: list, desired: list, path: str) 
     return matches
 
 
+def match_items(kind: str, path: str, live: list, desired: list) -> list:
+    """For each item of ``desired`` (a list at ``path``, such as ``devices.disks``), the index
+    of the ``live`` item it stands for, or None: matched as projection and merge match them."""
+    spec = load(kind)
+    *steps, last = path.split(".")
+    for step in steps:
+        spec = spec.fields[step].spec
+    return _match_items(kind, spec.fields[last], list(live), list(desired), path)
+
+
 def _unmatched(kind: str, live: list, matches: list, path: str, open_only: bool) -> list:
     """Live items no desired item stands for, when the list keeps them."""
     keep = ((kind, path) in policy.OPEN_LISTS) == open_only

@@ -209,10 +209,11 @@ NORMALIZERS = {
 # and its definition), "reboot" (the definition changes now, the object at its next start) or
 # "replace" (libvirt cannot change it: a new object). The longest matching prefix wins; the
 # kind's "" row is the default. Resources may refine a row from the value (a disk on a bus that
-# cannot hot-plug needs a reboot).
+# cannot hot-plug needs a reboot). For the domain's device lists, the list's row says how items
+# are attached and detached; a change inside an item is live only where a row names its field.
 UPDATE_MODES = {
     ("domain", ""): "reboot",
-    ("domain", "name"): "replace",
+    ("domain", "name"): "reboot",  # virDomainRename, which needs the domain stopped
     ("domain", "uuid"): "replace",
     ("domain", "type"): "replace",
     ("domain", "title"): "live",
@@ -226,11 +227,19 @@ UPDATE_MODES = {
     ("domain", "cputune.period"): "live",
     ("domain", "cputune.quota"): "live",
     ("domain", "devices.disks"): "live",
+    ("domain", "devices.disks.source"): "live",  # media change: cdrom and floppy only
     ("domain", "devices.interfaces"): "live",
+    ("domain", "devices.interfaces.link"): "live",
+    ("domain", "devices.interfaces.bandwidth"): "live",
+    ("domain", "devices.interfaces.filterref"): "live",
     ("domain", "devices.hostdevs"): "live",
     ("domain", "devices.filesystems"): "live",
+    ("domain", "devices.rngs"): "live",
+    ("domain", "devices.redirdevs"): "live",
+    ("domain", "devices.memories"): "live",
     ("domain", "devices.graphics.passwd"): "live",
     ("domain", "devices.graphics.passwd_valid_to"): "live",
+    ("domain", "devices.graphics.connected"): "live",
     ("network", ""): "reboot",  # redefine, then restart the network if it runs
     ("network", "name"): "replace",
     ("network", "uuid"): "replace",

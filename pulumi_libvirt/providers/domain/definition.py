@@ -1,0 +1,116 @@
+"""The domain's persistent definition: read it, define it (validated), check what it refers to,
+rename it, undefine it with everything libvirt keeps beside it."""
+
+from __future__ import annotations
+
+import libvirt
+
+from ... import xml
+from ...connection import LibvirtError, described, or_none
+
+# The persistent definition (what the domain is on its next start), with its credentials
+# (graphics passwords, cookies), which libvirt leaves out otherwise.
+INACTIVE = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
+LIVE = libvirt.VIR_DOMAIN_XML_SECURE
+
+# Undefine removes what libvirt keeps beside the definition; drivers that know fewer flags get
+# fewer (the test driver knows the first two).
+_UNDEFINE_FLAGS = (
+    libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+    | libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
+    | getattr(libvirt, "VIR_DOMAIN_UNDEFINE_TPM", 0),
+    libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+    | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM,
+    libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA,
+    0,
+)
+
+MiB = 1024**2
+
+
+def definition_xml(dom: libvirt.virDomain) -> str:
+    return dom.XMLDesc(INACTIVE)
+
+
+def live_xml(dom: libvirt.virDomain) -> str:
+    return dom.XMLDesc(LIVE)
+
+
+def define(conn: libvirt.virConnect, text: str, what: str, uri: str,
+           action: str = "define") -> libvirt.virDomain:
+    """Define (or redefine) a domain, validated against libvirt's schema: a host older than
+    the document refuses what it does not know instead of dropping it."""
+    with described(what, uri, action):
+        try:
+            return conn.defineXMLFlags(text, libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
+                raise
+            return conn.defineXML(text)  # a driver without the flag
+
+
+def undefine(dom: libvirt.virDomain) -> None:
+    """Undefine with managed save, snapshot and checkpoint metadata, NVRAM and TPM state."""
+    for flags in _UNDEFINE_FLAGS:
+        try:
+            dom.undefineFlags(flags) if flags else dom.undefine()
+            return
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() not in (libvirt.VIR_ERR_INVALID_ARG,
+                                            libvirt.VIR_ERR_NO_SUPPORT) or not flags:
+                raise
+
+
+def rename(dom: libvirt.virDomain, name: str, what: str, uri: str) -> None:
+    with described(what, uri, f"rename to '{name}'"):
+        dom.rename(name, 0)
+
+
+def check_references(conn: libvirt.virConnect, model: dict, what: str, uri: str,
+                     before: dict | None = None) -> None:
+    """Refuse, naming the object and the host, a definition whose disks use pools or volumes
+    that do not exist, whose interfaces use missing networks, or with more memory than the
+    host has. Items already in ``before`` (the current definition) are not checked again."""
+    devices = model.get("devices") if isinstance(model.get("devices"), dict) else {}
+    old_devices = (before or {}).get("devices") or {}
+    for disk in _new_items(devices.get("disks"), old_devices.get("disks")):
+        source = disk.get("source") if isinstance(disk.get("source"), dict) else {}
+        if disk.get("type") != "volume" or not source.get("pool"):
+            continue
+        label = f"disk '{(disk.get('target') or {}).get('dev', '?')}'"
+        pool = or_none(conn.storagePoolLookupByName, source["pool"])
+        if pool is None:
+            raise LibvirtError(f"{what}: {label} uses pool '{source['pool']}', which does not "
+                               f"exist on {uri}")
+        if not pool.isActive():
+            raise LibvirtError(f"{what}: {label} uses pool '{source['pool']}', which is not "
+                               f"running on {uri}")
+        if source.get("volume") and or_none(pool.storageVolLookupByName,
+                                             source["volume"]) is None:
+            raise LibvirtError(f"{what}: {label} uses volume '{source['volume']}' in pool "
+                               f"'{source['pool']}', which does not exist on {uri}")
+    for index, iface in enumerate(_new_items(devices.get("interfaces"),
+                                             old_devices.get("interfaces"))):
+        source = iface.get("source") if isinstance(iface.get("source"), dict) else {}
+        if iface.get("type") != "network" or not source.get("network"):
+            continue
+        if or_none(conn.networkLookupByName, source["network"]) is None:
+            mac = (iface.get("mac") or {}).get("address") if isinstance(iface.get("mac"),
+                                                                       dict) else None
+            label = f"interface '{mac}'" if mac else f"interface {index}"
+            raise LibvirtError(f"{what}: {label} uses network '{source['network']}', which "
+                               f"does not exist on {uri}")
+    memory = xml.to_bytes("domain", model.get("memory")) if model.get("memory") else None
+    old_memory = (before or {}).get("memory")
+    if isinstance(memory, int) and (before is None or xml.to_bytes("domain", old_memory)
+                                    != memory):
+        host = conn.getInfo()[1] * MiB
+        if memory > host:
+            raise LibvirtError(f"{what}: memory of {memory // MiB} MiB is more than host "
+                               f"{uri} has ({host // MiB} MiB)")
+
+
+def _new_items(items, old_items) -> list[dict]:
+    """The items (dicts) of a device list that the old list does not hold as they are."""
+    old = list(old_items or ())
+    return [item for item in items or () if isinstance(item, dict) and item not in old]
