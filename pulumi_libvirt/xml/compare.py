@@ -149,6 +149,11 @@ def _dict(kind: str, spec: ElementSpec, value: dict, path: str) -> dict:
         if isinstance(field, Attr):
             result[key] = canonical_value(kind, field.type, item, sub)
         elif isinstance(field, Child):
+            normalize = policy.NORMALIZERS.get((kind, sub))
+            if normalize is not None:  # an element's (or a list's) libvirt spelling
+                item = normalize(_items(item) if field.many else item)
+                if item is None:
+                    continue
             if field.many:  # a singular's one item joins its list
                 items = [canonical(kind, field.spec, entry, sub) for entry in _items(item)]
                 result[field.key] = result.get(field.key, []) + items

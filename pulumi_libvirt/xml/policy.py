@@ -122,6 +122,8 @@ IDENTITY = {
     ("domain", "devices.hostdevs"): "source",
     ("domain", "devices.controllers"): ("type", "index"),
     ("domain", "devices.channels"): "target.name",
+    ("domain", "devices.consoles"): "target.type",  # libvirt puts the serial console first
+    ("domain", "os.firmware_features.features"): "name",
     ("network", "ips"): "address",
     ("network", "ips.dhcp.hosts"): "mac",
     ("network", "ips.dhcp.ranges"): "start",
@@ -142,6 +144,7 @@ OPEN_LISTS = {
     ("domain", "devices.consoles"),
     ("domain", "devices.channels"),
     ("domain", "devices.memballoons"),
+    ("domain", "os.firmware_features.features"),  # enrolled-keys implies secure-boot
 }
 
 # Unit a scaled integer means when it has none (libvirt's documented defaults).
@@ -185,10 +188,44 @@ def _path(value):
     return value.rstrip("/") if isinstance(value, str) and value not in ("/", "") else value
 
 
-# Value normalisers by (kind, path): both sides are normalised before comparing.
+def _auto_unix_sources(sources):
+    # A unix channel's <source mode='bind'/> without a path asks libvirt for one of its own;
+    # the definition then has no <source> at all.
+    if isinstance(sources, list) and all(
+        isinstance(s, dict) and set(s) <= {"mode"} and s.get("mode") in (None, "bind")
+        for s in sources
+    ):
+        return None
+    return sources
+
+
+def _graphics(graphics):
+    # With autoport, libvirt picks the ports when the guest starts and keeps no port='-1'; when
+    # the first <listen> is a socket, ports and the listen address mean nothing and are dropped.
+    if not isinstance(graphics, list):
+        return graphics
+    result = []
+    for item in graphics:
+        if isinstance(item, dict):
+            listens = item.get("listens")
+            first = listens[0] if isinstance(listens, list) and listens else None
+            if isinstance(first, dict) and first.get("type") == "socket":
+                item = {k: v for k, v in item.items()
+                        if k not in ("port", "tls_port", "autoport", "listen")}
+            elif item.get("autoport") in (True, "yes"):
+                item = {k: v for k, v in item.items()
+                        if not (k in ("port", "tls_port") and str(v) == "-1")}
+        result.append(item)
+    return result
+
+
+# Value normalisers by (kind, path): both sides are normalised before comparing. A row may name
+# an attribute, an element or a list (the normaliser then gets the whole list; None drops it).
 NORMALIZERS = {
     ("domain", "os.type.machine"): _machine,
     ("domain", "devices.interfaces.mac.address"): _lower,
+    ("domain", "devices.channels.sources"): _auto_unix_sources,
+    ("domain", "devices.graphics"): _graphics,
     ("network", "mac.address"): _lower,
     ("network", "ips.dhcp.hosts.mac"): _lower,
     ("network", "ips.dhcp.hosts.id"): _lower,

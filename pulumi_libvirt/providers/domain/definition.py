@@ -67,10 +67,11 @@ def rename(dom: libvirt.virDomain, name: str, what: str, uri: str) -> None:
 
 
 def check_references(conn: libvirt.virConnect, model: dict, what: str, uri: str,
-                     before: dict | None = None) -> None:
+                     before: dict | None = None, running: bool = True) -> None:
     """Refuse, naming the object and the host, a definition whose disks use pools or volumes
-    that do not exist, whose interfaces use missing networks, or with more memory than the
-    host has. Items already in ``before`` (the current definition) are not checked again."""
+    that do not exist, whose interfaces use missing networks, or, for a domain that is to run,
+    with more memory than the host has. Items already in ``before`` (the current definition)
+    are not checked again."""
     devices = model.get("devices") if isinstance(model.get("devices"), dict) else {}
     old_devices = (before or {}).get("devices") or {}
     for disk in _new_items(devices.get("disks"), old_devices.get("disks")):
@@ -101,13 +102,22 @@ def check_references(conn: libvirt.virConnect, model: dict, what: str, uri: str,
             raise LibvirtError(f"{what}: {label} uses network '{source['network']}', which "
                                f"does not exist on {uri}")
     memory = xml.to_bytes("domain", model.get("memory")) if model.get("memory") else None
-    old_memory = (before or {}).get("memory")
-    if isinstance(memory, int) and (before is None or xml.to_bytes("domain", old_memory)
-                                    != memory):
-        host = conn.getInfo()[1] * MiB
+    if running and isinstance(memory, int):
+        host = host_memory(conn)
         if memory > host:
             raise LibvirtError(f"{what}: memory of {memory // MiB} MiB is more than host "
                                f"{uri} has ({host // MiB} MiB)")
+
+
+def host_memory(conn: libvirt.virConnect) -> int:
+    """The host's memory in bytes (its total RAM; nodeinfo can report less in containers)."""
+    try:
+        stats = conn.getMemoryStats(libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS, 0)
+        if stats.get("total"):
+            return stats["total"] * 1024
+    except libvirt.libvirtError:
+        pass  # a driver without memory statistics
+    return conn.getInfo()[1] * MiB
 
 
 def _new_items(items, old_items) -> list[dict]:

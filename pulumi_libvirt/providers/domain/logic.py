@@ -187,7 +187,8 @@ class DomainLogic(ResourceLogic):
 
     def make(self, conn, props: dict, what: str, uri: str):
         model = self.desired_model(props)
-        definition.check_references(conn, model, what, uri)
+        definition.check_references(conn, model, what, uri,
+                                    running=bool(props.get("running", True)))
         dom = definition.define(conn, xml.to_xml("domain", model), what, uri)
         try:
             self._set_state(dom, props, what, uri)
@@ -204,7 +205,8 @@ class DomainLogic(ResourceLogic):
         before = xml.from_xml("domain", before_xml)
         previous = self.desired_model(olds, keys=self.user_keys(olds))
         merged = xml.merge("domain", before, self.desired_model(news), previous)
-        definition.check_references(conn, merged, what, uri, before=before)
+        definition.check_references(conn, merged, what, uri, before=before,
+                                    running=bool(news.get("running", True)))
         timeout = news.get("shutdown_timeout", 60)
         reboot_allowed = news.get("reboot_for_updates", True)
         restarted = False

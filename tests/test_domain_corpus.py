@@ -1,0 +1,114 @@
+"""Conformance: every qemu/kvm domain of the shared corpus that this host's libvirt accepts is
+defined through the provider host, and the second preview is empty.
+
+Enabled by ``LIBVIRT_XML_CORPUS`` (CI sets it). Each document becomes a ``Domain`` with its own
+keys (its name replaced by a per-run one, its UUID dropped, ``running=False``: defined, not
+started). A document is excluded only when libvirt itself refuses it — at create, through the
+provider, or, where our check refused it first, when libvirt refuses the same document too;
+the terminal summary prints the count and every exclusion with its reason.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+import libvirt as libvirt_api
+import pytest
+from harness import CheckFailed, Engine, ProviderError
+from lxml import etree
+
+import pulumi_libvirt as libvirt
+from pulumi_libvirt import xml
+
+CORPUS = os.environ.get("LIBVIRT_XML_CORPUS")
+if not CORPUS:
+    pytest.skip("LIBVIRT_XML_CORPUS not set (conformance tier)", allow_module_level=True)
+
+DOCUMENTS = sorted(pathlib.Path(CORPUS).glob("domain/*.xml"))
+
+
+def _inputs(path: pathlib.Path, name: str) -> dict:
+    model = xml.from_xml("domain", path.read_bytes())
+    model.pop("uuid", None)
+    model.pop("id", None)
+    model["name"] = name
+    return model
+
+
+def _libvirt_refuses(uri: str, path: pathlib.Path, name: str) -> str | None:
+    """libvirt's reason for refusing the document as it is (validated), or None."""
+    root = etree.parse(str(path)).getroot()
+    root.find("name").text = name
+    for uuid in root.findall("uuid"):
+        root.remove(uuid)
+    conn = libvirt_api.open(uri)
+    try:
+        dom = conn.defineXMLFlags(etree.tostring(root, encoding="unicode"),
+                                  libvirt_api.VIR_DOMAIN_DEFINE_VALIDATE)
+        dom.undefineFlags(libvirt_api.VIR_DOMAIN_UNDEFINE_NVRAM)
+        return None
+    except libvirt_api.libvirtError as exc:
+        return " ".join((exc.get_error_message() or str(exc)).split())
+    finally:
+        conn.close()
+
+
+class _Summary:
+    def __init__(self, lines: list[str]):
+        self.lines = lines
+
+    def pytest_terminal_summary(self, terminalreporter):
+        terminalreporter.write_sep("-", "domain corpus: second preview")
+        for line in self.lines:
+            terminalreporter.write_line(line)
+
+
+def test_second_preview_is_empty_for_every_accepted_domain(request, system_uri: str,
+                                                           run_prefix: str) -> None:
+    candidates = [p for p in DOCUMENTS
+                  if etree.parse(str(p)).getroot().get("type") in ("qemu", "kvm")]
+    empty, excluded, failures = [], {}, []
+    engine = Engine({"libvirt:uri": system_uri}, persistent_host=True)
+    try:
+        for index, path in enumerate(candidates):
+            name = f"{run_prefix}corpus-{index}"
+            model = _inputs(path, name)
+
+            def program(model=model) -> None:
+                libvirt.Domain("vm", running=False, shutdown_timeout=0, **model)
+
+            try:
+                engine.up(program)
+            except CheckFailed as exc:
+                refused = _libvirt_refuses(system_uri, path, name)
+                problems = "; ".join(f"{f.property}: {f.reason}" for f in exc.failures)
+                if refused is None:
+                    failures.append(f"{path.name}: our check refuses what libvirt accepts: "
+                                    f"{problems}")
+                else:
+                    excluded[path.name] = f"libvirt: {refused} (our check: {problems})"
+                continue
+            except ProviderError as exc:
+                excluded[path.name] = str(exc)
+                assert engine.state == {}
+                continue
+            try:
+                plan = engine.preview(program)
+                if plan.empty:
+                    empty.append(path.name)
+                else:
+                    failures.append(f"{path.name}: second preview {plan.ops} "
+                                    f"({engine.last_stderr.strip().splitlines()[-1:]})")
+            finally:
+                engine.destroy()
+    finally:
+        engine.close()
+    lines = [f"{len(empty)} of {len(candidates)} qemu/kvm domains defined through the "
+             f"provider with an empty second preview; {len(excluded)} excluded (refused by "
+             f"libvirt on {system_uri}); {len(failures)} failed"]
+    lines += [f"  excluded {name}: {reason}" for name, reason in sorted(excluded.items())]
+    print("\n".join(lines))
+    request.config.pluginmanager.register(_Summary(lines), "domain-corpus-summary")
+    assert empty, "no corpus domain was accepted"
+    assert not failures, "\n".join(failures)
