@@ -65,10 +65,12 @@ def network(uri: str, name: str, net: str):
 
 def guest(prefix: str, *, memory: int = 128, current: int = 96, disks: int = 1,
           lan: str | None = None, running: bool = True, shutdown_timeout: int = 1,
-          pxe: bool = False, wait_for_ip=None, **extra):
+          pxe: bool = False, wait_for_ip=None, cdrom: str | None = None,
+          graphics: list | None = None, name: str = "vm", **extra):
     """A program: a dir pool under /var/lib/libvirt/images, ``disks`` qcow2 volumes, and a
     TCG guest with those disks, a NIC on ``lan``, a serial console, an rng and the guest-agent
-    channel."""
+    channel; with ``cdrom`` ("a.iso" or "b.iso", two small volumes) a cdrom on virtio-scsi
+    holding that medium."""
 
     def program() -> None:
         pool = libvirt.Pool("pool", name=f"{prefix}pool", type="dir",
@@ -83,6 +85,14 @@ def guest(prefix: str, *, memory: int = 128, current: int = 96, disks: int = 1,
                           "driver": {"name": "qemu", "type": "qcow2"},
                           "source": {"pool": pool.name, "volume": volume.name},
                           "target": {"dev": dev, "bus": "virtio"}})
+        if cdrom:
+            media = {iso: libvirt.Volume(f"media-{iso[0]}", name=iso, pool=pool.name,
+                                         capacity=MiB, format="raw")
+                     for iso in ("a.iso", "b.iso")}
+            items.append({"type": "volume", "device": "cdrom", "readonly": True,
+                          "driver": {"name": "qemu", "type": "raw"},
+                          "source": {"pool": pool.name, "volume": media[cdrom].name},
+                          "target": {"dev": "sda", "bus": "scsi"}})
         devices = {
             "disks": items,
             "serials": [{"type": "pty"}],
@@ -90,6 +100,10 @@ def guest(prefix: str, *, memory: int = 128, current: int = 96, disks: int = 1,
                                                       "value": "/dev/urandom"}}],
             "channels": [{"type": "unix", "target": {"type": "virtio", "name": AGENT}}],
         }
+        if cdrom:
+            devices["controllers"] = [{"type": "scsi", "model": "virtio-scsi"}]
+        if graphics is not None:
+            devices["graphics"] = graphics
         if lan:
             nic = {"type": "network", "source": {"network": lan}, "model": {"type": "virtio"}}
             if wait_for_ip is not None:
@@ -98,7 +112,7 @@ def guest(prefix: str, *, memory: int = 128, current: int = 96, disks: int = 1,
         os_ = {"type": {"value": "hvm", "machine": "q35"}}
         if pxe:
             os_["boots"] = [{"dev": "network"}]
-        libvirt.Domain("vm", name=f"{prefix}vm", type="qemu",
+        libvirt.Domain("vm", name=f"{prefix}{name}", type="qemu",
                        memory={"value": memory, "unit": "MiB"},
                        current_memory={"value": current, "unit": "MiB"}, vcpu=1, os=os_,
                        devices=devices, running=running, shutdown_timeout=shutdown_timeout,

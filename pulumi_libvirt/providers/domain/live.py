@@ -11,6 +11,7 @@ from lxml import etree
 
 from ... import xml
 from ...connection import reason
+from ...xml import policy
 from .changes import Change
 
 LIVE = libvirt.VIR_DOMAIN_AFFECT_LIVE
@@ -37,6 +38,21 @@ def apply(dom: libvirt.virDomain, changes: list[Change], before_xml: str, after_
             action()
         except libvirt.libvirtError as exc:
             raise NotLive(f"{change.words}: {reason(exc)}") from None
+        if change.step[0] == "detach" and _still_there(dom, change, documents["before"]):
+            raise NotLive(f"{change.words}: the guest did not release it (unplugging needs "
+                          "the guest's cooperation)")
+
+
+def _still_there(dom: libvirt.virDomain, change: Change, before: etree._Element) -> bool:
+    """Whether a detached device is still in the running guest (libvirt waits a few seconds
+    for the guest to release it, then returns anyway). Only lists with an identity key tell."""
+    _kind, key, index = change.step
+    path = f"devices.{key}"
+    if ("domain", path) not in policy.IDENTITY:
+        return False
+    gone = xml.from_xml("domain", etree.tostring(before)).get("devices", {}).get(key) or []
+    running = (xml.from_xml("domain", dom.XMLDesc(0)).get("devices") or {}).get(key) or []
+    return xml.match_items("domain", path, running, [gone[index]])[0] is not None
 
 
 def _action(dom, change: Change, documents: dict, after: dict) -> Callable[[], object]:
@@ -45,6 +61,8 @@ def _action(dom, change: Change, documents: dict, after: dict) -> Callable[[], o
         key, index = rest
         source = documents["before" if kind == "detach" else "after"]
         text = _device(source, key, index)
+        if kind == "update" and key == "graphics":
+            text = _graphics_update(dom, text)
         method = {"attach": dom.attachDeviceFlags, "detach": dom.detachDeviceFlags,
                   "update": dom.updateDeviceFlags}[kind]
         return lambda: method(text, LIVE)
@@ -99,6 +117,27 @@ def _device(document: etree._Element, key: str, index: int) -> str:
     devices = document.find("devices")
     elements = devices.findall(tag) if devices is not None else []
     return etree.tostring(elements[index], encoding="unicode")
+
+
+# What libvirt changes on running graphics; everything else must be as the guest has it.
+_GRAPHICS_LIVE = ("passwd", "passwdValidTo", "connected")
+
+
+def _graphics_update(dom: libvirt.virDomain, text: str) -> str:
+    """The running guest's graphics element of the same type with the new password, its
+    expiry and the connected policy (libvirt refuses an update that changes anything else,
+    such as the listen address it filled in)."""
+    wanted = etree.fromstring(text.encode())
+    running = etree.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_SECURE).encode())
+    for element in running.iterfind("devices/graphics"):
+        if element.get("type") == wanted.get("type"):
+            for name in _GRAPHICS_LIVE:
+                if wanted.get(name) is None:
+                    element.attrib.pop(name, None)
+                else:
+                    element.set(name, wanted.get(name))
+            return etree.tostring(element, encoding="unicode")
+    return text
 
 
 def _metadata(dom: libvirt.virDomain, documents: dict) -> None:

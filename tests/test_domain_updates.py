@@ -1,0 +1,165 @@
+"""Domain updates on a real libvirtd: media and passwords changed live, changes left pending
+when restarts are not allowed, renames, adoption; the definition keeps its UUID and MACs."""
+
+from __future__ import annotations
+
+import pytest
+from domains import domain_id, domain_names, guest, network, subnet, virsh
+from harness import Engine, ProviderError
+
+import pulumi_libvirt as libvirt
+
+
+@pytest.fixture
+def lan(system_uri: str, run_prefix: str):
+    with network(system_uri, f"{run_prefix}ulan", subnet(run_prefix, "updates")) as name:
+        yield name
+
+
+def test_media_password_and_nic_change_live(system_uri: str, run_prefix: str,
+                                            lan: str) -> None:
+    uri, prefix = system_uri, f"{run_prefix}media-"
+    name = f"{prefix}vm"
+
+    def vnc(password: str) -> list:
+        return [{"type": "vnc", "autoport": True, "passwd": password}]
+
+    engine = Engine({"libvirt:uri": uri})
+    try:
+        vm = engine.up(guest(prefix, cdrom="a.iso", graphics=vnc("s3cretA1"))).outputs["vm"]
+        first = vm["domain_id"]
+        assert "devices" in engine.secret_outputs("vm")  # the password stays secret in state
+        assert "a.iso" in virsh(uri, "domblklist", name)
+        assert engine.preview(guest(prefix, cdrom="a.iso", graphics=vnc("s3cretA1"))).empty
+
+        # Another medium and another password: both live, the same running guest.
+        changed = guest(prefix, cdrom="b.iso", graphics=vnc("s3cretB2"))
+        engine.preview(changed)
+        words = engine.last_stderr
+        assert "changing disk 'sda' (source.volume), graphics 'vnc' (passwd) applies live" in (
+            words)
+        vm = engine.up(changed).outputs["vm"]
+        assert vm["domain_id"] == first == domain_id(uri, name)
+        assert "b.iso" in virsh(uri, "domblklist", name)
+        assert "passwd='s3cretB2'" in virsh(uri, "dumpxml", "--security-info", name)
+        assert engine.preview(changed).empty
+
+        # A NIC: attached live, its generated MAC kept in the definition.
+        with_nic = guest(prefix, cdrom="b.iso", graphics=vnc("s3cretB2"), lan=lan)
+        vm = engine.up(with_nic).outputs["vm"]
+        assert vm["domain_id"] == first
+        mac = vm["ip_addresses"][0]["mac"]
+        assert mac in virsh(uri, "domiflist", name)
+        assert engine.preview(with_nic).empty
+        for text in (engine.last_stderr, words):
+            assert "s3cret" not in text  # no log line carries a password
+    finally:
+        engine.destroy()
+        engine.close()
+    assert name not in domain_names(uri)
+
+
+def test_changes_wait_for_the_next_boot_without_reboot_for_updates(
+        system_uri: str, run_prefix: str) -> None:
+    uri, prefix = system_uri, f"{run_prefix}pend-"
+    name = f"{prefix}vm"
+    engine = Engine({"libvirt:uri": uri})
+    try:
+        vm = engine.up(guest(prefix, reboot_for_updates=False)).outputs["vm"]
+        first, uuid = vm["domain_id"], vm["uuid"]
+
+        bigger = guest(prefix, memory=160, reboot_for_updates=False)
+        engine.preview(bigger)
+        assert "changing memory waits for the next boot (reboot_for_updates is false)" in (
+            engine.last_stderr)
+        vm = engine.up(bigger).outputs["vm"]
+        assert vm["domain_id"] == first  # not restarted
+        assert vm["memory"] == {"value": 160, "unit": "MiB"}  # the definition has it
+        assert vm["pending_changes"] == ["memory"]  # the running guest does not
+        assert engine.preview(bigger).empty
+        assert "vm" not in engine.refresh().changes
+
+        # The next boot takes it: pending no more, the same domain (UUID).
+        virsh(uri, "destroy", name)
+        engine.refresh()  # as `pulumi up --refresh`: Pulumi learns the guest is stopped
+        vm = engine.up(bigger).outputs["vm"]
+        assert vm["uuid"] == uuid and vm["pending_changes"] == []
+        assert vm["domain_id"] != first
+    finally:
+        engine.destroy()
+        engine.close()
+
+
+def test_rename_keeps_the_domain(system_uri: str, run_prefix: str) -> None:
+    uri, prefix = system_uri, f"{run_prefix}ren-"
+    engine = Engine({"libvirt:uri": uri})
+    try:
+        # Stopped: renamed in place (virDomainRename), the UUID kept.
+        uuid = engine.up(guest(prefix, running=False)).outputs["vm"]["uuid"]
+        renamed = guest(prefix, running=False, name="renamed")
+        assert engine.preview(renamed).ops["vm"] == "update"
+        vm = engine.up(renamed).outputs["vm"]
+        assert vm["uuid"] == uuid and vm["name"] == f"{prefix}renamed"
+        assert f"{prefix}vm" not in domain_names(uri)
+        assert engine.preview(renamed).empty
+
+        # Running, restarts not allowed: refused, nothing changed.
+        engine.up(guest(prefix, name="renamed", reboot_for_updates=False))
+        with pytest.raises(ProviderError) as error:
+            engine.up(guest(prefix, name="again", reboot_for_updates=False))
+        assert str(error.value) == (
+            f"cannot rename domain '{prefix}renamed' on {uri} to '{prefix}again' while it "
+            "runs: libvirt renames stopped domains only; set reboot_for_updates=true (it is "
+            "stopped within shutdown_timeout and started again) or stop it first with "
+            "running=false")
+        assert f"{prefix}renamed" in domain_names(uri)
+
+        # Running, restarts allowed: stopped, renamed, started again.
+        vm = engine.up(guest(prefix, name="again")).outputs["vm"]
+        assert vm["uuid"] == uuid and vm["running"] is True
+        assert domain_id(uri, f"{prefix}again") == vm["domain_id"]
+    finally:
+        engine.destroy()
+        engine.close()
+
+
+def test_adopt_takes_over_an_existing_domain(system_uri: str, run_prefix: str) -> None:
+    uri, name = system_uri, f"{run_prefix}adopted"
+    xml = (f"<domain type='qemu'><name>{name}</name><memory unit='MiB'>64</memory>"
+           "<os><type arch='x86_64' machine='q35'>hvm</type></os><devices>"
+           "<interface type='user'><mac address='52:54:00:12:34:56'/></interface>"
+           "</devices></domain>")
+    import libvirt as api
+
+    conn = api.open(uri)
+    existing = conn.defineXML(xml)
+    uuid = existing.UUIDString()
+
+    def program(adopt: bool):
+        def run() -> None:
+            libvirt.Domain("vm", name=name, type="qemu", memory={"value": 96, "unit": "MiB"},
+                           os={"type": {"value": "hvm", "machine": "q35"}}, running=False,
+                           autostart=True, adopt=adopt)
+        return run
+
+    engine = Engine({"libvirt:uri": uri})
+    try:
+        with pytest.raises(ProviderError) as error:
+            engine.up(program(False))
+        assert str(error.value) == (f"domain '{name}' already exists on {uri}; set adopt=True "
+                                    "to manage it")
+        vm = engine.up(program(True)).outputs["vm"]
+        assert vm["uuid"] == uuid and vm["autostart"] is True
+        definition = virsh(uri, "dumpxml", "--inactive", name)
+        assert "<memory unit='KiB'>98304</memory>" in definition
+        assert "52:54:00:12:34:56" in definition  # what the program does not say is kept
+        assert engine.preview(program(True)).empty
+        engine.destroy()
+        assert name not in domain_names(uri)
+    finally:
+        engine.close()
+        try:
+            existing.undefine()
+        except api.libvirtError:
+            pass
+        conn.close()
