@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -60,12 +61,20 @@ def _alive(conn: libvirt.virConnect) -> bool:
         return False
 
 
+# A connection that answered a call this recently is used without a probing round trip (a
+# call that finds it dead is retried by ``run`` on a new one).
+_FRESH = 0.25
+_answered: dict[str, float] = {}
+
+
 def connect(uri: str) -> libvirt.virConnect:
     """The open connection to ``uri``, opened on first use and reopened when it has died."""
     with _lock:
         conn = _connections.get(uri)
-        if conn is not None and _alive(conn):
-            return conn
+        if conn is not None:
+            recent = time.monotonic() - _answered.get(uri, float("-inf")) < _FRESH
+            if (recent and conn.isAlive()) or _alive(conn):
+                return conn
         if conn is not None:
             _connections.pop(uri, None)
             try:
@@ -97,12 +106,14 @@ def forget(uri: str) -> None:
 def run(uri: str, action: Callable[[libvirt.virConnect], T]) -> T:
     """Call ``action(conn)``; when the connection turns out dead, reconnect and call it again."""
     try:
-        return action(connect(uri))
+        result = action(connect(uri))
     except libvirt.libvirtError as exc:
         if exc.get_error_code() not in _DEAD:
             raise
         forget(uri)
-        return action(connect(uri))
+        result = action(connect(uri))
+    _answered[uri] = time.monotonic()
+    return result
 
 
 def _message(exc: libvirt.libvirtError) -> str:

@@ -9,6 +9,9 @@ shows exactly where it is. ``differences`` lists the changed field paths.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from . import policy
@@ -104,10 +107,43 @@ def to_bytes(kind: str, value: Any) -> Any:
     return value * factor
 
 
+# Within one project() or differences() call, each dict is made canonical once: comparing
+# level by level would otherwise redo every subtree at every level above it. Keyed by the
+# object's id (the memo holds the object, so the id stays its own), the spec and the path.
+_MEMO: ContextVar[dict | None] = ContextVar("pulumi_libvirt_canonical_memo", default=None)
+
+
+@contextmanager
+def _memoized() -> Iterator[None]:
+    token = _MEMO.set({}) if _MEMO.get() is None else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            _MEMO.reset(token)
+
+
 def canonical(kind: str, spec: ElementSpec, value: Any, path: str = "") -> Any:
     """An element's model value in comparable form."""
     if value is None or value is UNKNOWN:
         return value
+    memo = _MEMO.get()
+    if memo is None or not isinstance(value, dict):
+        return _canonical(kind, spec, value, path)
+    key = (id(value), id(spec), path)
+    hit = memo.get(key)
+    if hit is None:
+        hit = memo[key] = (value, _canonical(kind, spec, value, path))
+    return hit[1]
+
+
+def _canonical(kind: str, spec: ElementSpec, value: Any, path: str) -> Any:
+    if isinstance(value, dict):
+        normalize = policy.NORMALIZERS.get((kind, path))
+        if normalize is not None:  # an element's libvirt spelling (each item, for a list)
+            value = normalize(value)
+            if value is None:
+                return None
     shape = spec.shape
     if shape == "presence":
         return bool(value) if not isinstance(value, dict) else _dict(kind, spec, value, path)
@@ -149,14 +185,12 @@ def _dict(kind: str, spec: ElementSpec, value: dict, path: str) -> dict:
         if isinstance(field, Attr):
             result[key] = canonical_value(kind, field.type, item, sub)
         elif isinstance(field, Child):
-            normalize = policy.NORMALIZERS.get((kind, sub))
-            if normalize is not None:  # an element's (or a list's) libvirt spelling
-                item = normalize(_items(item) if field.many else item)
-                if item is None:
-                    continue
             if field.many:  # a singular's one item joins its list
+                # items that mean nothing (normalised away) are left out; no items is no list
                 items = [canonical(kind, field.spec, entry, sub) for entry in _items(item)]
-                result[field.key] = result.get(field.key, []) + items
+                items = result.get(field.key, []) + [e for e in items if e is not None]
+                if items:
+                    result[field.key] = items
             elif item is not False:
                 result[key] = canonical(kind, field.spec, item, sub)
         elif key == "value":
@@ -206,7 +240,8 @@ def project(kind: str, live: dict, desired: dict) -> dict:
     live value. Keys the user did not write are left out; lists keep the user's items (matched by
     identity key where policy has one) and, for closed lists, append live items the user lacks.
     """
-    return _project_element(kind, load(kind), live, desired, "")
+    with _memoized():
+        return _project_element(kind, load(kind), live, desired, "")
 
 
 def _project_element(kind: str, spec: ElementSpec, live: Any, desired: Any, path: str) -> Any:
@@ -222,7 +257,12 @@ def _project_element(kind: str, spec: ElementSpec, live: Any, desired: Any, path
         and not spec.scaled
     ):
         result = {}
+        normalize = policy.NORMALIZERS.get((kind, path))
+        meaningful = normalize(wanted) if normalize is not None else wanted
         for key, want in wanted.items():
+            if meaningful is None or key not in meaningful:
+                result[key] = want  # means nothing to libvirt (autoport's port='-1'): as written
+                continue
             got = _project_field(kind, spec, key, live, want, path)
             if got is not None:
                 result[key] = got
@@ -330,10 +370,12 @@ def _project_list(kind: str, field: Child, live: list, desired: Any, path: str) 
     if not isinstance(desired, (list, tuple)):
         return live
     matches = _match_items(kind, field, live, desired, path)
-    result = [
-        _project_element(kind, field.spec, live[match], want, path)
-        for want, match in zip(desired, matches, strict=True) if match is not None
-    ]
+    result = []
+    for want, match in zip(desired, matches, strict=True):
+        if isinstance(want, dict) and canonical(kind, field.spec, want, path) is None:
+            result.append(want)  # an item that means nothing to libvirt: as written
+        elif match is not None:
+            result.append(_project_element(kind, field.spec, live[match], want, path))
     return result + _unmatched(kind, live, matches, path, open_only=False)
 
 
@@ -350,9 +392,10 @@ def differences(kind: str, old: dict, new: dict, keys=None) -> list[str]:
     if keys is not None:
         old = {k: v for k, v in old.items() if k in keys}
         new = {k: v for k, v in new.items() if k in keys}
-    for key, (shown, before, after) in sorted(_paired(spec, old, new).items()):
-        if key in spec.fields:
-            _diff_field(kind, spec, key, before, after, key, shown, found)
+    with _memoized():
+        for key, (shown, before, after) in sorted(_paired(spec, old, new).items()):
+            if key in spec.fields:
+                _diff_field(kind, spec, key, before, after, key, shown, found)
     return sorted(set(found))
 
 
@@ -391,6 +434,8 @@ def _diff_field(kind, spec: ElementSpec, key: str, old: Any, new: Any, path: str
         return
     if field.many:
         old_items, new_items = _items(old or []), _items(new or [])
+        if _same_items(kind, field, old_items, new_items, path):
+            return
         if len(old_items) != len(new_items):
             found.append(shown)
             return
@@ -419,6 +464,15 @@ def _diff_element(kind, spec: ElementSpec, old: Any, new: Any, path: str, shown:
                 found.append(_join(shown, written))
         return
     found.append(shown)
+
+
+def _same_items(kind: str, field: Child, old: list, new: list, path: str) -> bool:
+    """Whether two lists mean the same, items that mean nothing left out."""
+    def meaning(items: list) -> list:
+        found = (canonical(kind, field.spec, item, path) for item in items)
+        return [item for item in found if item is not None]
+
+    return meaning(old) == meaning(new)
 
 
 def has_unknown(value: Any) -> bool:

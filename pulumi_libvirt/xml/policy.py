@@ -188,43 +188,35 @@ def _path(value):
     return value.rstrip("/") if isinstance(value, str) and value not in ("/", "") else value
 
 
-def _auto_unix_sources(sources):
+def _auto_unix_source(source):
     # A unix channel's <source mode='bind'/> without a path asks libvirt for one of its own;
     # the definition then has no <source> at all.
-    if isinstance(sources, list) and all(
-        isinstance(s, dict) and set(s) <= {"mode"} and s.get("mode") in (None, "bind")
-        for s in sources
-    ):
+    if set(source) <= {"mode"} and source.get("mode") in (None, "bind"):
         return None
-    return sources
+    return source
 
 
-def _graphics(graphics):
+def _graphics(item):
     # With autoport, libvirt picks the ports when the guest starts and keeps no port='-1'; when
     # the first <listen> is a socket, ports and the listen address mean nothing and are dropped.
-    if not isinstance(graphics, list):
-        return graphics
-    result = []
-    for item in graphics:
-        if isinstance(item, dict):
-            listens = item.get("listens")
-            first = listens[0] if isinstance(listens, list) and listens else None
-            if isinstance(first, dict) and first.get("type") == "socket":
-                item = {k: v for k, v in item.items()
-                        if k not in ("port", "tls_port", "autoport", "listen")}
-            elif item.get("autoport") in (True, "yes"):
-                item = {k: v for k, v in item.items()
-                        if not (k in ("port", "tls_port") and str(v) == "-1")}
-        result.append(item)
-    return result
+    listens = item.get("listens")
+    first = listens[0] if isinstance(listens, list) and listens else None
+    if isinstance(first, dict) and first.get("type") == "socket":
+        return {k: v for k, v in item.items()
+                if k not in ("port", "tls_port", "autoport", "listen")}
+    if item.get("autoport") in (True, "yes"):
+        return {k: v for k, v in item.items()
+                if not (k in ("port", "tls_port") and str(v) == "-1")}
+    return item
 
 
 # Value normalisers by (kind, path): both sides are normalised before comparing. A row may name
-# an attribute, an element or a list (the normaliser then gets the whole list; None drops it).
+# an attribute (it gets the value) or an element (it gets the element's dict, each item's for
+# a list; None means the item says nothing and is left out).
 NORMALIZERS = {
     ("domain", "os.type.machine"): _machine,
     ("domain", "devices.interfaces.mac.address"): _lower,
-    ("domain", "devices.channels.sources"): _auto_unix_sources,
+    ("domain", "devices.channels.sources"): _auto_unix_source,
     ("domain", "devices.graphics"): _graphics,
     ("network", "mac.address"): _lower,
     ("network", "ips.dhcp.hosts.mac"): _lower,

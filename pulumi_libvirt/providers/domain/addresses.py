@@ -208,11 +208,11 @@ def _ordered(found: list[str]) -> list[str]:
 
 
 def current(conn: libvirt.virConnect, dom: libvirt.virDomain, model: dict,
-            props: dict) -> list[dict]:
+            props: dict, active: bool | None = None) -> list[dict]:
     """``ip_addresses``: per interface of the definition, its MAC and addresses now (no
     waiting). The guest agent is asked only when an interface waits on it."""
     interfaces = [i for i in _interfaces(model) if isinstance(i, dict)]
-    if not dom.isActive():
+    if not (dom.isActive() if active is None else active):
         return [{"mac": _mac(i), "addresses": []} for i in interfaces]
     sources = _Sources(conn, dom, model)
     asked = {s["source"] for _i, s in waits(props)}

@@ -163,12 +163,13 @@ class DomainLogic(ResourceLogic):
 
     def snapshot(self, dom, props: dict, user_keys) -> dict:
         model = xml.from_xml("domain", definition.definition_xml(dom))
-        active = bool(dom.isActive())
+        state = power.state(dom)
+        active = state not in power.INACTIVE
         computed = {
             "uuid": dom.UUIDString(),
             "domain_id": dom.ID() if active else None,
-            "state": power.state(dom),
-            "ip_addresses": addresses.current(dom.connect(), dom, model, props),
+            "state": state,
+            "ip_addresses": addresses.current(dom.connect(), dom, model, props, active),
             "pending_changes": self._pending(dom, model, props, user_keys) if active else [],
         }
         running = {"running": active, "autostart": bool(dom.autostart())}
@@ -191,7 +192,7 @@ class DomainLogic(ResourceLogic):
                                     running=bool(props.get("running", True)))
         dom = definition.define(conn, xml.to_xml("domain", model), what, uri)
         try:
-            self._set_state(dom, props, what, uri)
+            self._set_state(dom, props, what, uri, fresh=True)
         except BaseException:
             self._remove_quietly(dom)
             raise
@@ -251,18 +252,22 @@ class DomainLogic(ResourceLogic):
             pulumi.log.info(f"{what}: {', '.join(later)} wait for the next boot "
                             "(reboot_for_updates is false)")
 
-    def _set_state(self, dom, props: dict, what: str, uri: str) -> None:
+    def _set_state(self, dom, props: dict, what: str, uri: str, fresh: bool = False) -> None:
+        """Autostart and running as asked (``fresh``: just defined, so stopped and without
+        autostart: nothing to ask libvirt first)."""
         autostart = bool(props.get("autostart", False))
-        if bool(dom.autostart()) != autostart:
+        if (autostart if fresh else bool(dom.autostart()) != autostart):
             with described(what, uri, "set autostart of"):
                 dom.setAutostart(int(autostart))
         running = props.get("running", True)
-        if running and not dom.isActive():
+        active = False if fresh else bool(dom.isActive())
+        if running and not active:
             power.start(dom, props.get("start_options"), what, uri)
-        elif not running and dom.isActive():
+        elif not running and active:
             with described(what, uri, "stop"):
                 power.stop(dom, props.get("shutdown_timeout", 60), what)
-        if running and not (props.get("start_options") or {}).get("paused"):
+        paused = (props.get("start_options") or {}).get("paused")
+        if running and not paused and addresses.waits(props):
             model = xml.from_xml("domain", definition.definition_xml(dom))
             addresses.wait(dom.connect(), dom, model, props, what, uri)
 

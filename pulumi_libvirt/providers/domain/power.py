@@ -78,6 +78,10 @@ def restart(dom: libvirt.virDomain, timeout: float, options: dict | None, what: 
     start(dom, options, what, uri)
 
 
+# States of a domain that is not running (every other state has a QEMU process).
+INACTIVE = ("shutoff", "nostate")
+
+
 def state(dom: libvirt.virDomain) -> str:
     return STATES.get(dom.state()[0], "unknown")
 
