@@ -3,6 +3,8 @@ credentials, and the resource class's secret outputs."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pulumi
 import pytest
 
@@ -114,7 +116,14 @@ def test_credentials_are_secret_outputs_and_never_echoed() -> None:
                                      "target": {"dev": "vda"}}]})
     assert DomainLogic.secret_inputs(cookies) == ["devices"]
     assert Domain._secrets_for(with_password) == ["devices"]
-    assert Domain._secrets_for(vm(devices=pulumi.Output.from_input({}))) == ["devices"]
+    loop = asyncio.new_event_loop()  # an Output needs one
+    asyncio.set_event_loop(loop)
+    try:
+        unknown_devices = pulumi.Output.from_input({})
+        assert Domain._secrets_for(vm(devices=unknown_devices)) == ["devices"]
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
     assert Domain._secrets_for(vm(devices={"disks": []})) == []
     _inputs, problems = DomainLogic().check({}, vm(devices={"graphics": [
         {"type": "vnc", "passwd": {"not": "a string"}}]}))
