@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from domains import domain_names
+from domains import domain_names, host_path
 from harness import CheckFailed, Engine, ProviderError
 
 import pulumi_libvirt as libvirt
@@ -88,7 +88,8 @@ def pool(system_uri: str, run_prefix: str):
     for vol in made.listAllVolumes():
         vol.delete(0)
     made.destroy()
-    os.rmdir(path) if path.exists() else None
+    if host_path(system_uri, path).exists():
+        os.rmdir(host_path(system_uri, path))
     conn.close()
 
 

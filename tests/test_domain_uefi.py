@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from domains import domain_id, virsh
+from domains import domain_id, host_path, virsh
 from harness import Engine
 
 import pulumi_libvirt as libvirt
@@ -52,19 +52,19 @@ def test_uefi_guest(variant: str, system_uri: str, run_prefix: str) -> None:
         running = virsh(uri, "dumpxml", name)
         assert f"/usr/share/OVMF/{VARIANTS[variant][2]}</loader>" in running
         assert f"{nvram}</nvram>" in running
-        inode = os.stat(nvram).st_ino
+        inode = os.stat(host_path(uri, nvram)).st_ino
         assert engine.preview(uefi_guest(name, variant)).empty
 
         # A change that needs a restart: the same NVRAM file, not a fresh copy of the template.
         vm = engine.up(uefi_guest(name, variant, memory=160)).outputs["vm"]
         assert vm["domain_id"] == domain_id(uri, name)
-        assert os.stat(nvram).st_ino == inode
+        assert os.stat(host_path(uri, nvram)).st_ino == inode
         assert engine.preview(uefi_guest(name, variant, memory=160)).empty
         if "firmware" in VARIANTS[variant][0]:
             assert "<os firmware='efi'>" in virsh(uri, "dumpxml", "--inactive", name)
 
         engine.destroy()
-        assert not os.path.exists(nvram)  # removed with the domain
+        assert not host_path(uri, nvram).exists()  # removed with the domain
     finally:
         engine.destroy()
         engine.close()
