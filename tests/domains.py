@@ -79,11 +79,12 @@ def network(uri: str, name: str, net: str):
 def guest(prefix: str, *, memory: int = 128, current: int = 96, disks: int = 1,
           lan: str | None = None, running: bool = True, shutdown_timeout: int = 1,
           pxe: bool = False, wait_for_ip=None, cdrom: str | None = None,
-          graphics: list | None = None, name: str = "vm", **extra):
+          graphics: list | None = None, name: str = "vm", extra_disk_file: str | None = None,
+          **extra):
     """A program: a dir pool under /var/lib/libvirt/images, ``disks`` qcow2 volumes, and a
     TCG guest with those disks, a NIC on ``lan``, a serial console, an rng and the guest-agent
     channel; with ``cdrom`` ("a.iso" or "b.iso", two small volumes) a cdrom on virtio-scsi
-    holding that medium."""
+    holding that medium; with ``extra_disk_file`` a SATA disk on that file."""
 
     def program() -> None:
         pool = libvirt.Pool("pool", name=f"{prefix}pool", type="dir",
@@ -113,6 +114,9 @@ def guest(prefix: str, *, memory: int = 128, current: int = 96, disks: int = 1,
                                                       "value": "/dev/urandom"}}],
             "channels": [{"type": "unix", "target": {"type": "virtio", "name": AGENT}}],
         }
+        if extra_disk_file:
+            items.append({"type": "file", "device": "disk", "source": {"file": extra_disk_file},
+                          "target": {"dev": "sdb", "bus": "sata"}})
         if cdrom:
             devices["controllers"] = [{"type": "scsi", "model": "virtio-scsi"}]
         if graphics is not None:

@@ -52,7 +52,7 @@ def test_guest_lifecycle(system_uri: str, run_prefix: str, lan: str) -> None:
         # A second disk: attached live.
         two_disks = guest(prefix, lan=lan, current=64, disks=2)
         engine.preview(two_disks)
-        assert "attach disk 'vdb'" in engine.last_stderr and "applies live" in engine.last_stderr
+        assert "changing disk 'vdb' (added) applies live" in engine.last_stderr
         vm = engine.up(two_disks).outputs["vm"]
         assert vm["domain_id"] == first_id == domain_id(uri, name)
         assert "vdb" in virsh(uri, "domblklist", name)  # in the running guest

@@ -33,9 +33,9 @@ def test_device_changes_are_matched_by_identity_and_classified() -> None:
                                 disk("vdb", "virtio"), disk("sdb", "sata")]})
     assert modes(old, new) == {
         "disk 'hdc' (source.file)": "live",  # a media change
-        "attach disk 'vdb'": "live",
-        "attach disk 'sdb'": "reboot",  # SATA cannot hot-plug
-        "detach disk 'vda'": "live",
+        "disk 'vdb' (added)": "live",
+        "disk 'sdb' (added)": "reboot",  # SATA cannot hot-plug
+        "disk 'vda' (removed)": "live",
     }
     # Another file behind a plain disk is not a media change.
     assert modes(vm(devices={"disks": [disk("vda", "virtio")]}),
@@ -103,6 +103,10 @@ def test_libvirt_spellings_are_not_changes() -> None:
     projected = xml.project("domain", live, user)
     assert projected == user  # the user's own spelling, where it means the same
     assert xml.differences("domain", projected, user) == []
+    # All vcpus online: libvirt writes no current=.
+    assert xml.differences("domain", xml.project("domain", {"vcpu": {"value": 2}},
+                                                 {"vcpu": {"value": 2, "current": 2}}),
+                           {"vcpu": {"value": 2, "current": 2}}) == []
 
 
 def test_credentials_are_secret_outputs_and_never_echoed() -> None:

@@ -163,3 +163,29 @@ def test_adopt_takes_over_an_existing_domain(system_uri: str, run_prefix: str) -
         except api.libvirtError:
             pass
         conn.close()
+
+
+def test_a_restart_that_fails_puts_the_previous_definition_back(system_uri: str,
+                                                                run_prefix: str) -> None:
+    uri, prefix = system_uri, f"{run_prefix}undo-"
+    name = f"{prefix}vm"
+    missing = f"/var/lib/libvirt/images/{prefix}missing.qcow2"
+    engine = Engine({"libvirt:uri": uri})
+    try:
+        before = engine.up(guest(prefix)).outputs["vm"]
+
+        with pytest.raises(ProviderError) as error:
+            engine.up(guest(prefix, extra_disk_file=missing))
+        message = str(error.value)
+        assert message.startswith(f"cannot start domain '{name}' on {uri}: Cannot access "
+                                  f"storage file '{missing}'")
+        assert message.endswith("(the previous definition is back and the domain runs on it)")
+        assert missing not in virsh(uri, "dumpxml", "--inactive", name)
+        assert domain_id(uri, name) is not None  # running again
+        engine.refresh()
+        vm = engine.outputs("vm")
+        assert vm["uuid"] == before["uuid"] and vm["running"] is True
+        assert engine.preview(guest(prefix)).empty
+    finally:
+        engine.destroy()
+        engine.close()

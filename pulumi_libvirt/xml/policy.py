@@ -191,7 +191,8 @@ def _path(value):
 def _auto_unix_source(source):
     # A unix channel's <source mode='bind'/> without a path asks libvirt for one of its own;
     # the definition then has no <source> at all.
-    if set(source) <= {"mode"} and source.get("mode") in (None, "bind"):
+    if isinstance(source, dict) and set(source) <= {"mode"} and source.get("mode") in (None,
+                                                                                       "bind"):
         return None
     return source
 
@@ -199,6 +200,8 @@ def _auto_unix_source(source):
 def _graphics(item):
     # With autoport, libvirt picks the ports when the guest starts and keeps no port='-1'; when
     # the first <listen> is a socket, ports and the listen address mean nothing and are dropped.
+    if not isinstance(item, dict):
+        return item
     listens = item.get("listens")
     first = listens[0] if isinstance(listens, list) and listens else None
     if isinstance(first, dict) and first.get("type") == "socket":
@@ -210,6 +213,15 @@ def _graphics(item):
     return item
 
 
+def _vcpu(vcpu):
+    # libvirt writes no current= when all vcpus are online.
+    if isinstance(vcpu, dict) and "current" in vcpu and (
+        str(vcpu.get("current")) == str(vcpu.get("value"))
+    ):
+        return {k: v for k, v in vcpu.items() if k != "current"}
+    return vcpu
+
+
 # Value normalisers by (kind, path): both sides are normalised before comparing. A row may name
 # an attribute (it gets the value) or an element (it gets the element's dict, each item's for
 # a list; None means the item says nothing and is left out).
@@ -218,6 +230,7 @@ NORMALIZERS = {
     ("domain", "devices.interfaces.mac.address"): _lower,
     ("domain", "devices.channels.sources"): _auto_unix_source,
     ("domain", "devices.graphics"): _graphics,
+    ("domain", "vcpu"): _vcpu,
     ("network", "mac.address"): _lower,
     ("network", "ips.dhcp.hosts.mac"): _lower,
     ("network", "ips.dhcp.hosts.id"): _lower,

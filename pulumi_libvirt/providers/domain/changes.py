@@ -76,7 +76,7 @@ def _list_changes(key: str, before: list, after: list) -> list[Change]:
         label = _label(key, item, index)
         if match is None:
             mode = _membership_mode(key, item, list_mode)
-            changes.append(Change("devices", mode, f"attach {noun} {label}",
+            changes.append(Change("devices", mode, f"{noun} {label} (added)",
                                   ("attach", key, index)))
             continue
         paths = xml.differences("domain", {"devices": {key: [before[match]]}},
@@ -93,7 +93,7 @@ def _list_changes(key: str, before: list, after: list) -> list[Change]:
         if index in matches or is_open:
             continue
         mode = _membership_mode(key, item, list_mode)
-        changes.append(Change("devices", mode, f"detach {noun} {_label(key, item, index)}",
+        changes.append(Change("devices", mode, f"{noun} {_label(key, item, index)} (removed)",
                               ("detach", key, index)))
     return changes
 

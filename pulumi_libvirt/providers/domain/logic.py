@@ -229,7 +229,7 @@ class DomainLogic(ResourceLogic):
             if dom.isActive():
                 self._apply_running(dom, before, before_xml, after_xml, news, what, uri)
         if restarted and news.get("running", True):
-            power.start(dom, news.get("start_options"), what, uri)
+            self._start_or_restore(dom, before_xml, before.get("name"), news, what, uri)
         self._set_state(dom, news, what, uri)
 
     def _apply_running(self, dom, before: dict, before_xml: str, after_xml: str, news: dict,
@@ -246,11 +246,29 @@ class DomainLogic(ResourceLogic):
             return
         if news.get("reboot_for_updates", True):
             pulumi.log.info(f"{what}: restarting it for {', '.join(later)}")
-            power.restart(dom, news.get("shutdown_timeout", 60), news.get("start_options"),
-                          what, uri)
+            power.stop(dom, news.get("shutdown_timeout", 60), what)
+            self._start_or_restore(dom, before_xml, before.get("name"), news, what, uri)
         else:
             pulumi.log.info(f"{what}: {', '.join(later)} wait for the next boot "
                             "(reboot_for_updates is false)")
+
+    def _start_or_restore(self, dom, before_xml: str, old_name: str | None, news: dict,
+                          what: str, uri: str) -> None:
+        """Start the domain on its new definition; when it does not start, put the previous
+        definition (and name) back and start that, so a failed update takes nothing away."""
+        try:
+            power.start(dom, news.get("start_options"), what, uri)
+        except LibvirtError as exc:
+            try:
+                if old_name and dom.name() != old_name:
+                    dom.rename(old_name, 0)
+                definition.define(dom.connect(), before_xml, what, uri,
+                                  action="restore the previous definition of")
+                power.start(dom, news.get("start_options"), what, uri)
+                note = "the previous definition is back and the domain runs on it"
+            except (LibvirtError, libvirt.libvirtError) as again:
+                note = f"restoring the previous definition failed too: {again}"
+            raise LibvirtError(f"{exc} ({note})") from None
 
     def _set_state(self, dom, props: dict, what: str, uri: str, fresh: bool = False) -> None:
         """Autostart and running as asked (``fresh``: just defined, so stopped and without

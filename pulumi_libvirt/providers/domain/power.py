@@ -71,13 +71,6 @@ def stop(dom: libvirt.virDomain, timeout: float, what: str) -> None:
             raise
 
 
-def restart(dom: libvirt.virDomain, timeout: float, options: dict | None, what: str,
-            uri: str) -> None:
-    """Stop (gracefully, bounded) and start again: the new definition takes effect."""
-    stop(dom, timeout, what)
-    start(dom, options, what, uri)
-
-
 # States of a domain that is not running (every other state has a QEMU process).
 INACTIVE = ("shutoff", "nostate")
 
