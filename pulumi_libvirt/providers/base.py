@@ -151,6 +151,7 @@ class ResourceLogic:
     inputs: ClassVar[tuple[Input, ...]] = ()
     aliases: ClassVar[dict[str, str]] = {}  # input name -> XML path it stands for
     read_only_xml: ClassVar[frozenset] = frozenset()  # top-level XML keys not taken as inputs
+    required: ClassVar[dict[str, str]] = {}  # input -> what it is ("required: <what>")
     # output name -> (schema type name, or a schema dict, doc)
     computed: ClassVar[dict[str, tuple[str | dict, str]]] = {}
     secret_outputs: ClassVar[tuple[str, ...]] = ()  # computed outputs the state keeps secret
@@ -409,8 +410,9 @@ class ResourceLogic:
                                 "another name (adopt=True does not help here)")]
 
     def validate(self, olds: dict, news: dict) -> list[Problem]:
-        """Resource-specific checks beyond the XML table."""
-        return []
+        """Resource-specific checks beyond the XML table (here: the required inputs)."""
+        return [Problem(key, f"required: {what}") for key, what in self.required.items()
+                if news.get(key) is None]
 
     # ------------------------------------------------------------ diff
 

@@ -52,19 +52,13 @@ class PoolLogic(ResourceLogic):
               on_change="none"),
     )
     read_only_xml = frozenset({"capacity", "allocation", "available"})
+    required = {"name": "the pool's name", "type": "the pool type, such as 'dir'"}
     computed = {
         "uuid": ("string", "The pool's UUID (the resource id)."),
         "capacity": ("integer", "Size of the pool in bytes."),
         "allocation": ("integer", "Bytes allocated to volumes."),
         "available": ("integer", "Bytes free."),
     }
-
-    def validate(self, olds: dict, news: dict) -> list:
-        problems = []
-        for key, what in (("name", "the pool's name"), ("type", "the pool type, such as 'dir'")):
-            if news.get(key) is None:
-                problems.append(xml.Problem(key, f"required: {what}"))
-        return problems
 
     # ------------------------------------------------------------ libvirt
 

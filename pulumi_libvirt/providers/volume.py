@@ -34,6 +34,7 @@ class VolumeLogic(ResourceLogic):
     aliases = {"format": "target.format.type", "permissions": "target.permissions"}
     read_only_xml = frozenset({"key", "source", "physical"})
     identity_keys = ("pool", "name")
+    required = {"name": "the volume's file name", "pool": "the pool's name"}
     computed = {
         "key": ("string", "The volume's key (its path, for file-based pools); the resource id."),
         "path": ("string", "Path of the volume on the host (target.path)."),
@@ -45,10 +46,7 @@ class VolumeLogic(ResourceLogic):
         return f"volume '{props.get('name')}' in pool '{props.get('pool')}'"
 
     def validate(self, olds: dict, news: dict) -> list[Problem]:
-        problems = []
-        for key, what in (("name", "the volume's file name"), ("pool", "the pool's name")):
-            if news.get(key) is None:
-                problems.append(Problem(key, f"required: {what}"))
+        problems = super().validate(olds, news)
         given = [k for k in _DATA_FROM if news.get(k) is not None]
         if news.get("capacity") is None and not given:
             problems.append(Problem("capacity", "required unless source, clone_from or "

@@ -50,6 +50,7 @@ class DomainLogic(ResourceLogic):
               on_change="none"),
     )
     read_only_xml = frozenset({"id"})
+    required = {"name": "the domain's name", "type": "the hypervisor, such as 'kvm' or 'qemu'"}
     computed = {
         "uuid": ("string", "The domain's UUID (the resource id)."),
         "domain_id": ("integer", "The running domain's id (changes on every start); null "
@@ -76,12 +77,7 @@ class DomainLogic(ResourceLogic):
         return inputs, [_redacted(p) for p in problems]
 
     def validate(self, olds: dict, news: dict) -> list[Problem]:
-        problems = []
-        for key, what in (("name", "the domain's name"),
-                          ("type", "the hypervisor, such as 'kvm' or 'qemu'"),
-                          ("memory", "the memory size, such as {'value': 2, 'unit': 'GiB'}")):
-            if news.get(key) is None:
-                problems.append(Problem(key, f"required: {what}"))
+        problems = super().validate(olds, news)
         options = news.get("start_options")
         if isinstance(options, dict):
             for key, value in options.items():
