@@ -189,3 +189,17 @@ def test_a_restart_that_fails_puts_the_previous_definition_back(system_uri: str,
     finally:
         engine.destroy()
         engine.close()
+
+
+def test_start_options_start_it_paused(system_uri: str, run_prefix: str) -> None:
+    uri, prefix = system_uri, f"{run_prefix}paused-"
+    program = guest(prefix, start_options={"paused": True, "force_boot": True})
+    engine = Engine({"libvirt:uri": uri})
+    try:
+        vm = engine.up(program).outputs["vm"]
+        assert vm["state"] == "paused" and vm["running"] is True
+        assert "paused" in virsh(uri, "domstate", f"{prefix}vm")
+        assert engine.preview(program).empty
+    finally:
+        engine.destroy()
+        engine.close()
