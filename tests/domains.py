@@ -76,11 +76,11 @@ def network(uri: str, name: str, net: str):
         conn.close()
 
 
-def guest(prefix: str, *, memory: int = 128, current: int = 96, disks: int = 1,
-          lan: str | None = None, running: bool = True, shutdown_timeout: int = 1,
-          pxe: bool = False, wait_for_ip=None, cdrom: str | None = None,
-          graphics: list | None = None, name: str = "vm", extra_disk_file: str | None = None,
-          **extra):
+def guest_program(prefix: str, *, memory: int = 128, current: int = 96, disks: int = 1,
+                  lan: str | None = None, running: bool = True, shutdown_timeout: int = 1,
+                  pxe: bool = False, wait_for_ip=None, cdrom: str | None = None,
+                  graphics: list | None = None, name: str = "vm",
+                  extra_disk_file: str | None = None, **extra):
     """A program: a dir pool under /var/lib/libvirt/images, ``disks`` qcow2 volumes, and a
     TCG guest with those disks, a NIC on ``lan``, a serial console, an rng and the guest-agent
     channel; with ``cdrom`` ("a.iso" or "b.iso", two small volumes) a cdrom on virtio-scsi

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import libvirt as api
 import pytest
-from domains import domain_names, guest, network, subnet
+from domains import domain_names, guest_program, network, subnet
 from harness import Engine, ProviderError
 
 from pulumi_libvirt.connection import LibvirtError
@@ -18,7 +18,7 @@ MAC = "52:54:00:aa:00:01"
 def test_address_from_a_dhcp_lease(system_uri: str, run_prefix: str) -> None:
     uri, prefix, net = system_uri, f"{run_prefix}ip-", subnet(run_prefix, "lease")
     with network(uri, f"{run_prefix}iplan", net) as lan:
-        program = guest(prefix, lan=lan, pxe=True,
+        program = guest_program(prefix, lan=lan, pxe=True,
                         wait_for_ip={"source": "lease", "timeout": 180})
         engine = Engine({"libvirt:uri": uri})
         try:
@@ -42,7 +42,7 @@ def test_timeout_names_the_mac_and_the_sources_and_leaves_nothing(
     uri, prefix = system_uri, f"{run_prefix}noip-"
     with network(uri, f"{run_prefix}noiplan", subnet(run_prefix, "noip")) as lan:
         # No OS and no network boot: nobody asks for a lease, no agent answers.
-        program = guest(prefix, lan=lan, wait_for_ip={"timeout": 3}, shutdown_timeout=0)
+        program = guest_program(prefix, lan=lan, wait_for_ip={"timeout": 3}, shutdown_timeout=0)
         engine = Engine({"libvirt:uri": uri})
         try:
             with pytest.raises(ProviderError) as error:

@@ -4,7 +4,7 @@ running, changed live and by restarting it, stopped behind our back, destroyed."
 from __future__ import annotations
 
 import pytest
-from domains import MiB, domain_id, domain_names, guest, network, subnet, virsh
+from domains import MiB, domain_id, domain_names, guest_program, network, subnet, virsh
 from harness import Engine
 
 
@@ -19,12 +19,12 @@ def test_guest_lifecycle(system_uri: str, run_prefix: str, lan: str) -> None:
     name = f"{prefix}vm"
     engine = Engine({"libvirt:uri": uri})
     try:
-        plan = engine.preview(guest(prefix, lan=lan))
+        plan = engine.preview(guest_program(prefix, lan=lan))
         assert plan.ops["vm"] == "create"
         assert name not in domain_names(uri)
 
         # Created running, with disk, NIC, serial, rng and the guest-agent channel.
-        vm = engine.up(guest(prefix, lan=lan)).outputs["vm"]
+        vm = engine.up(guest_program(prefix, lan=lan)).outputs["vm"]
         assert vm["running"] is True and vm["state"] == "running"
         first_id = vm["domain_id"]
         assert first_id == domain_id(uri, name)
@@ -35,10 +35,10 @@ def test_guest_lifecycle(system_uri: str, run_prefix: str, lan: str) -> None:
             assert element in live
         mac = vm["ip_addresses"][0]["mac"]
         assert mac.startswith("52:54:00:") and "mac" not in vm["devices"]["interfaces"][0]
-        assert engine.preview(guest(prefix, lan=lan)).empty
+        assert engine.preview(guest_program(prefix, lan=lan)).empty
 
         # Current memory within the maximum: live, the same running guest.
-        smaller = guest(prefix, lan=lan, current=64)
+        smaller = guest_program(prefix, lan=lan, current=64)
         plan = engine.preview(smaller)
         assert plan.ops["vm"] == "update"
         assert f"domain '{name}': changing current_memory applies live" in engine.last_stderr
@@ -50,7 +50,7 @@ def test_guest_lifecycle(system_uri: str, run_prefix: str, lan: str) -> None:
         assert engine.preview(smaller).empty
 
         # A second disk: attached live.
-        two_disks = guest(prefix, lan=lan, current=64, disks=2)
+        two_disks = guest_program(prefix, lan=lan, current=64, disks=2)
         engine.preview(two_disks)
         assert "changing disk 'vdb' (added) applies live" in engine.last_stderr
         vm = engine.up(two_disks).outputs["vm"]
@@ -59,7 +59,7 @@ def test_guest_lifecycle(system_uri: str, run_prefix: str, lan: str) -> None:
         assert engine.preview(two_disks).empty
 
         # More maximum memory: the definition changes, the guest restarts (a new id).
-        bigger = guest(prefix, lan=lan, memory=160, current=64, disks=2)
+        bigger = guest_program(prefix, lan=lan, memory=160, current=64, disks=2)
         engine.preview(bigger)
         assert "changing memory takes effect by restarting it" in engine.last_stderr
         vm = engine.up(bigger).outputs["vm"]

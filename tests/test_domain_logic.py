@@ -65,7 +65,7 @@ def test_preview_words() -> None:
     logic = DomainLogic("test:///default")
     olds = {**vm(current_memory={"value": 512, "unit": "MiB"}), "running": True,
             "uri": "test:///default",
-            "_input_keys": ["current_memory", "memory", "name", "os", "running", "type"]}
+            "__input_keys": ["current_memory", "memory", "name", "os", "running", "type"]}
     news = {**vm(current_memory={"value": 768, "unit": "MiB"}), "running": True,
             "memory": {"value": 2, "unit": "GiB"}}
     result = logic.diff(olds, news)

@@ -4,7 +4,7 @@ when restarts are not allowed, renames, adoption; the definition keeps its UUID 
 from __future__ import annotations
 
 import pytest
-from domains import domain_id, domain_names, guest, network, subnet, virsh
+from domains import domain_id, domain_names, guest_program, network, subnet, virsh
 from harness import Engine, ProviderError
 
 import pulumi_libvirt as libvirt
@@ -26,14 +26,14 @@ def test_media_password_and_nic_change_live(system_uri: str, run_prefix: str,
 
     engine = Engine({"libvirt:uri": uri})
     try:
-        vm = engine.up(guest(prefix, cdrom="a.iso", graphics=vnc("s3cretA1"))).outputs["vm"]
+        vm = engine.up(guest_program(prefix, cdrom="a.iso", graphics=vnc("s3cretA1"))).outputs["vm"]
         first = vm["domain_id"]
         assert "devices" in engine.secret_outputs("vm")  # the password stays secret in state
         assert "a.iso" in virsh(uri, "domblklist", name)
-        assert engine.preview(guest(prefix, cdrom="a.iso", graphics=vnc("s3cretA1"))).empty
+        assert engine.preview(guest_program(prefix, cdrom="a.iso", graphics=vnc("s3cretA1"))).empty
 
         # Another medium and another password: both live, the same running guest.
-        changed = guest(prefix, cdrom="b.iso", graphics=vnc("s3cretB2"))
+        changed = guest_program(prefix, cdrom="b.iso", graphics=vnc("s3cretB2"))
         engine.preview(changed)
         words = engine.last_stderr
         assert "changing disk 'sda' (source.volume), graphics 'vnc' (passwd) applies live" in (
@@ -45,7 +45,7 @@ def test_media_password_and_nic_change_live(system_uri: str, run_prefix: str,
         assert engine.preview(changed).empty
 
         # A NIC: attached live, its generated MAC kept in the definition.
-        with_nic = guest(prefix, cdrom="b.iso", graphics=vnc("s3cretB2"), lan=lan)
+        with_nic = guest_program(prefix, cdrom="b.iso", graphics=vnc("s3cretB2"), lan=lan)
         vm = engine.up(with_nic).outputs["vm"]
         assert vm["domain_id"] == first
         mac = vm["ip_addresses"][0]["mac"]
@@ -65,10 +65,10 @@ def test_changes_wait_for_the_next_boot_without_reboot_for_updates(
     name = f"{prefix}vm"
     engine = Engine({"libvirt:uri": uri})
     try:
-        vm = engine.up(guest(prefix, reboot_for_updates=False)).outputs["vm"]
+        vm = engine.up(guest_program(prefix, reboot_for_updates=False)).outputs["vm"]
         first, uuid = vm["domain_id"], vm["uuid"]
 
-        bigger = guest(prefix, memory=160, reboot_for_updates=False)
+        bigger = guest_program(prefix, memory=160, reboot_for_updates=False)
         engine.preview(bigger)
         assert "changing memory waits for the next boot (reboot_for_updates is false)" in (
             engine.last_stderr)
@@ -95,8 +95,8 @@ def test_rename_keeps_the_domain(system_uri: str, run_prefix: str) -> None:
     engine = Engine({"libvirt:uri": uri})
     try:
         # Stopped: renamed in place (virDomainRename), the UUID kept.
-        uuid = engine.up(guest(prefix, running=False)).outputs["vm"]["uuid"]
-        renamed = guest(prefix, running=False, name="renamed")
+        uuid = engine.up(guest_program(prefix, running=False)).outputs["vm"]["uuid"]
+        renamed = guest_program(prefix, running=False, name="renamed")
         assert engine.preview(renamed).ops["vm"] == "update"
         vm = engine.up(renamed).outputs["vm"]
         assert vm["uuid"] == uuid and vm["name"] == f"{prefix}renamed"
@@ -104,9 +104,9 @@ def test_rename_keeps_the_domain(system_uri: str, run_prefix: str) -> None:
         assert engine.preview(renamed).empty
 
         # Running, restarts not allowed: refused, nothing changed.
-        engine.up(guest(prefix, name="renamed", reboot_for_updates=False))
+        engine.up(guest_program(prefix, name="renamed", reboot_for_updates=False))
         with pytest.raises(ProviderError) as error:
-            engine.up(guest(prefix, name="again", reboot_for_updates=False))
+            engine.up(guest_program(prefix, name="again", reboot_for_updates=False))
         assert str(error.value) == (
             f"cannot rename domain '{prefix}renamed' on {uri} to '{prefix}again' while it "
             "runs: libvirt renames stopped domains only; set reboot_for_updates=true (it is "
@@ -115,7 +115,7 @@ def test_rename_keeps_the_domain(system_uri: str, run_prefix: str) -> None:
         assert f"{prefix}renamed" in domain_names(uri)
 
         # Running, restarts allowed: stopped, renamed, started again.
-        vm = engine.up(guest(prefix, name="again")).outputs["vm"]
+        vm = engine.up(guest_program(prefix, name="again")).outputs["vm"]
         assert vm["uuid"] == uuid and vm["running"] is True
         assert domain_id(uri, f"{prefix}again") == vm["domain_id"]
     finally:
@@ -146,8 +146,8 @@ def test_adopt_takes_over_an_existing_domain(system_uri: str, run_prefix: str) -
     try:
         with pytest.raises(ProviderError) as error:
             engine.up(program(False))
-        assert str(error.value) == (f"domain '{name}' already exists on {uri}; set adopt=True "
-                                    "to manage it")
+        assert str(error.value).startswith(f"domain '{name}' already exists on {uri}. If it "
+                                           "was made outside this program, set adopt=True")
         vm = engine.up(program(True)).outputs["vm"]
         assert vm["uuid"] == uuid and vm["autostart"] is True
         definition = virsh(uri, "dumpxml", "--inactive", name)
@@ -172,10 +172,10 @@ def test_a_restart_that_fails_puts_the_previous_definition_back(system_uri: str,
     missing = f"/var/lib/libvirt/images/{prefix}missing.qcow2"
     engine = Engine({"libvirt:uri": uri})
     try:
-        before = engine.up(guest(prefix)).outputs["vm"]
+        before = engine.up(guest_program(prefix)).outputs["vm"]
 
         with pytest.raises(ProviderError) as error:
-            engine.up(guest(prefix, extra_disk_file=missing))
+            engine.up(guest_program(prefix, extra_disk_file=missing))
         message = str(error.value)
         assert message.startswith(f"cannot start domain '{name}' on {uri}: Cannot access "
                                   f"storage file '{missing}'")
@@ -185,7 +185,7 @@ def test_a_restart_that_fails_puts_the_previous_definition_back(system_uri: str,
         engine.refresh()
         vm = engine.outputs("vm")
         assert vm["uuid"] == before["uuid"] and vm["running"] is True
-        assert engine.preview(guest(prefix)).empty
+        assert engine.preview(guest_program(prefix)).empty
     finally:
         engine.destroy()
         engine.close()
@@ -193,7 +193,7 @@ def test_a_restart_that_fails_puts_the_previous_definition_back(system_uri: str,
 
 def test_start_options_start_it_paused(system_uri: str, run_prefix: str) -> None:
     uri, prefix = system_uri, f"{run_prefix}paused-"
-    program = guest(prefix, start_options={"paused": True, "force_boot": True})
+    program = guest_program(prefix, start_options={"paused": True, "force_boot": True})
     engine = Engine({"libvirt:uri": uri})
     try:
         vm = engine.up(program).outputs["vm"]
