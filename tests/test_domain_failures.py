@@ -164,3 +164,29 @@ def test_stopped_domain_with_more_memory_than_the_host_is_defined(
         engine.destroy()
         engine.close()
     assert name not in domain_names(system_uri)
+
+
+def test_a_replacement_that_cannot_be_made_deletes_nothing(system_uri: str,
+                                                          run_prefix: str) -> None:
+    """A new type replaces the domain, the old one first (same name): what the new one refers
+    to is checked before the engine deletes anything."""
+    uri, name = system_uri, f"{run_prefix}swap"
+    lan = f"{run_prefix}no-such-net"
+    before = domain(name, running=False)
+    after = domain(name, running=False, type="kvm", devices={"interfaces": [
+        {"type": "network", "source": {"network": lan}}]})
+    engine = Engine({"libvirt:uri": uri})
+    try:
+        uuid = engine.up(before).outputs["vm"]["uuid"]
+        for step in (engine.preview, engine.up):
+            with pytest.raises(ProviderError) as error:
+                step(after)
+            assert str(error.value) == (
+                f"cannot replace domain '{name}' on {uri} (type changed): devices: interface 0 "
+                f"uses network '{lan}', which does not exist on {uri}; nothing was changed "
+                "(deleting the old one first would leave neither)")
+        assert engine.outputs("vm")["uuid"] == uuid
+        assert name in domain_names(uri)
+    finally:
+        engine.destroy()
+        engine.close()

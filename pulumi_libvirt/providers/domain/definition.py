@@ -72,41 +72,57 @@ def check_references(conn: libvirt.virConnect, model: dict, what: str, uri: str,
     that do not exist, whose interfaces use missing networks, or, for a domain that is to run,
     with more memory than the host has. Items already in ``before`` (the current definition)
     are not checked again."""
+    problems = reference_problems(conn, model, uri, before, running)
+    if problems:
+        raise LibvirtError(f"{what}: " + "; ".join(message for _key, message in problems))
+
+
+def reference_problems(conn: libvirt.virConnect, model: dict, uri: str,
+                       before: dict | None = None, running: bool = True) -> list[tuple]:
+    """(input key, message) for each object the definition refers to that the host lacks
+    (values not known yet are skipped)."""
+    problems = []
     devices = model.get("devices") if isinstance(model.get("devices"), dict) else {}
     old_devices = (before or {}).get("devices") or {}
     for disk in _new_items(devices.get("disks"), old_devices.get("disks")):
         source = disk.get("source") if isinstance(disk.get("source"), dict) else {}
-        if disk.get("type") != "volume" or not source.get("pool"):
+        if disk.get("type") != "volume" or not _known(source.get("pool")):
             continue
         label = f"disk '{(disk.get('target') or {}).get('dev', '?')}'"
         pool = or_none(conn.storagePoolLookupByName, source["pool"])
         if pool is None:
-            raise LibvirtError(f"{what}: {label} uses pool '{source['pool']}', which does not "
-                               f"exist on {uri}")
-        if not pool.isActive():
-            raise LibvirtError(f"{what}: {label} uses pool '{source['pool']}', which is not "
-                               f"running on {uri}")
-        if source.get("volume") and or_none(pool.storageVolLookupByName,
-                                             source["volume"]) is None:
-            raise LibvirtError(f"{what}: {label} uses volume '{source['volume']}' in pool "
-                               f"'{source['pool']}', which does not exist on {uri}")
+            problems.append(("devices", f"{label} uses pool '{source['pool']}', which does not "
+                                        f"exist on {uri}"))
+        elif not pool.isActive():
+            problems.append(("devices", f"{label} uses pool '{source['pool']}', which is not "
+                                        f"running on {uri}"))
+        elif _known(source.get("volume")) and or_none(pool.storageVolLookupByName,
+                                                      source["volume"]) is None:
+            problems.append(("devices", f"{label} uses volume '{source['volume']}' in pool "
+                                        f"'{source['pool']}', which does not exist on {uri}"))
     for index, iface in enumerate(_new_items(devices.get("interfaces"),
                                              old_devices.get("interfaces"))):
         source = iface.get("source") if isinstance(iface.get("source"), dict) else {}
-        if iface.get("type") != "network" or not source.get("network"):
+        if iface.get("type") != "network" or not _known(source.get("network")):
             continue
         if or_none(conn.networkLookupByName, source["network"]) is None:
             mac = (iface.get("mac") or {}).get("address") if isinstance(iface.get("mac"),
                                                                        dict) else None
             label = f"interface '{mac}'" if mac else f"interface {index}"
-            raise LibvirtError(f"{what}: {label} uses network '{source['network']}', which "
-                               f"does not exist on {uri}")
-    memory = xml.to_bytes("domain", model.get("memory")) if model.get("memory") else None
+            problems.append(("devices", f"{label} uses network '{source['network']}', which "
+                                        f"does not exist on {uri}"))
+    memory = model.get("memory")
+    memory = xml.to_bytes("domain", memory) if memory and not xml.has_unknown(memory) else None
     if running and isinstance(memory, int):
         host = host_memory(conn)
         if memory > host:
-            raise LibvirtError(f"{what}: memory of {memory // MiB} MiB is more than host "
-                               f"{uri} has ({host // MiB} MiB)")
+            problems.append(("memory", f"memory of {memory // MiB} MiB is more than host "
+                                       f"{uri} has ({host // MiB} MiB)"))
+    return problems
+
+
+def _known(value) -> bool:
+    return isinstance(value, str) and bool(value)
 
 
 def host_memory(conn: libvirt.virConnect) -> int:

@@ -146,6 +146,14 @@ class DomainLogic(ResourceLogic):
             result.notes.append("stops it")
         return result
 
+    def preflight(self, conn, props: dict, freed: dict | None, uri: str) -> list[Problem]:
+        """Before a replacement (a new type or UUID): what the new domain refers to that the
+        host lacks, so the old one is not deleted for a domain that cannot be made."""
+        model = self.desired_model(props)
+        running = props.get("running", True) is not False
+        return [Problem(key, message) for key, message in
+                definition.reference_problems(conn, model, uri, running=running)]
+
     # ------------------------------------------------------------ libvirt
 
     def lookup(self, conn, id_: str, fresh: bool = False):
