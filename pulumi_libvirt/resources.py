@@ -1,24 +1,25 @@
-"""The Pulumi resource classes users construct."""
+"""The base of the Pulumi resource classes users construct.
+
+The classes themselves (``Pool``, ``Volume``, ...) are generated, one module per resource of
+the logic registry, with a documented keyword per input and typed outputs
+(``pulumi_libvirt/generated``, written by ``scripts/generate.py``); what they share at run time
+is here.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import pulumi
 import pulumi.dynamic
 
 from .dynamic import LibvirtProvider
-from .providers import (
-    CloudInitDiskLogic,
-    CombustionLogic,
-    DomainLogic,
-    IgnitionLogic,
-    NetworkLogic,
-    PoolLogic,
-    ResourceLogic,
-    VolumeLogic,
-)
+from .providers import DomainLogic, ResourceLogic
 from .providers.base import RESOURCE_NAME, whole_numbers
+
+# What a generated constructor's locals() hold besides the inputs.
+_NOT_INPUTS = frozenset({"self", "resource_name", "args", "opts", "unknown", "__class__"})
 
 
 class LibvirtResource(pulumi.dynamic.Resource):
@@ -56,6 +57,34 @@ class LibvirtResource(pulumi.dynamic.Resource):
                 opts, pulumi.ResourceOptions(additional_secret_outputs=secret_outputs)
             )
         super().__init__(LibvirtProvider(logic.type_name), resource_name, props, opts)
+
+    def _construct(self, resource_name: str, args: Any, opts: Any,
+                   given: dict[str, Any]) -> None:
+        """What every generated constructor does with its arguments: the inputs come as
+        keywords or in ``args`` (an ``XArgs`` dict), never both; resource options may come
+        second, where ``args`` stands; keys the signature does not know go along, for the
+        provider's check to name."""
+        name = type(self).__name__
+        inputs = {k: v for k, v in given.items() if k not in _NOT_INPUTS and v is not None}
+        inputs.update(given.get("unknown") or {})
+        if isinstance(args, pulumi.ResourceOptions):
+            if opts is not None:
+                raise TypeError(f"{name}(): resource options given twice (second argument "
+                                "and opts=)")
+            args, opts = None, args
+        if args is not None:
+            if not isinstance(args, Mapping):
+                raise TypeError(f"{name}(): args must be a {name}Args, got "
+                                f"{type(args).__name__}")
+            both = sorted(set(args) & set(inputs))
+            if both:
+                raise TypeError(f"{name}(): {', '.join(both)} given both in args and as "
+                                "keywords")
+            inputs = {**args, **inputs}
+        if opts is not None and not isinstance(opts, pulumi.ResourceOptions):
+            raise TypeError(f"{name}(): opts must be a pulumi.ResourceOptions, got "
+                            f"{type(opts).__name__}")
+        LibvirtResource.__init__(self, resource_name, opts, **inputs)
 
     @classmethod
     def _secrets_for(cls, props: dict) -> list[str]:
@@ -98,88 +127,10 @@ class _Output:
         obj.__dict__.get("_typed_outputs", {}).pop(self.key, None)
 
 
-class Pool(LibvirtResource, module="libvirt", name="Pool"):
-    """A libvirt storage pool.
 
-    ``Pool("images", name="images", type="dir", target={"path": "/var/lib/libvirt/images"})``.
-    Keys follow libvirt's pool XML (snake_case); provider inputs: ``autostart``, ``running``,
-    ``build``, ``delete_target``, ``uri``, ``adopt``. Outputs add ``uuid``, ``capacity``,
-    ``allocation`` and ``available`` (bytes).
-    """
-
-    _logic = PoolLogic
-
-
-class Volume(LibvirtResource, module="libvirt", name="Volume"):
-    """A libvirt storage volume.
-
-    ``Volume("disk", name="web.qcow2", pool=pool.name, capacity=20 * 1024**3, format="qcow2")``.
-    Keys follow libvirt's volume XML; ``format`` stands for ``target.format.type``; provider
-    inputs: ``pool``, ``uri``, ``adopt``. Outputs add ``key``, ``path``, ``capacity`` and
-    ``allocation`` (bytes). Growing ``capacity`` resizes in place; shrinking is refused.
-    """
-
-    _logic = VolumeLogic
-
-
-class CloudInitDisk(LibvirtResource, module="libvirt", name="CloudInitDisk"):
-    """A cloud-init NoCloud seed: an ISO labelled ``cidata`` in a raw volume.
-
-    ``CloudInitDisk("seed", name="web-seed.iso", pool=pool.name, user_data=..., hostname="web")``.
-    Inputs: ``user_data`` (secret), ``meta_data``, ``network_config``, ``vendor_data`` (secret),
-    ``hostname``, ``permissions``, ``uri``, ``adopt``. Outputs add ``key``, ``path``,
-    ``capacity``, ``allocation``. A content change rewrites the same volume; a new ``name`` or
-    ``pool`` replaces it. Attach it to a domain as a cdrom.
-    """
-
-    _logic = CloudInitDiskLogic
-
-
-class Ignition(LibvirtResource, module="libvirt", name="Ignition"):
-    """An Ignition config (Fedora CoreOS, Flatcar) in a raw volume.
-
-    ``Ignition("ign", name="core.ign", pool=pool.name, config={"ignition": {"version":
-    "3.4.0"}, ...})``; hand its ``path`` to the domain as ``sysinfo`` type ``fwcfg`` entry
-    ``opt/com.coreos/config`` (see README). ``config`` is secret.
-    """
-
-    _logic = IgnitionLogic
-
-
-class Combustion(LibvirtResource, module="libvirt", name="Combustion"):
-    """A Combustion seed (openSUSE MicroOS, Leap Micro): an ISO labelled ``combustion``.
-
-    ``Combustion("cfg", name="micro.iso", pool=pool.name, script="#!/bin/bash\n...")`` holds
-    ``combustion/script`` and, with ``ignition``, ``ignition/config.ign``. Both are secret.
-    """
-
-    _logic = CombustionLogic
-
-
-class Network(LibvirtResource, module="libvirt", name="Network"):
-    """A libvirt virtual network.
-
-    ``Network("lan", name="lan", forward={"mode": "nat"}, ips=[{"address": "10.17.3.1",
-    "prefix": 24, "dhcp": {"ranges": [{"start": "10.17.3.10", "end": "10.17.3.200"}]}}])``.
-    Keys follow libvirt's network XML; provider inputs: ``autostart``, ``active``, ``uri``,
-    ``adopt``. Outputs add ``uuid`` and ``bridge_name``. DHCP hosts and ranges, DNS hosts, SRV
-    and TXT records, port groups and forward interfaces change live; other changes restart it.
-    """
-
-    _logic = NetworkLogic
-
-
-class Domain(LibvirtResource, module="libvirt", name="Domain"):
-    """A libvirt domain (virtual machine).
-
-    ``Domain("web", name="web", type="kvm", memory={"value": 2, "unit": "GiB"}, vcpu=2,
-    os={"type": {"value": "hvm", "machine": "q35"}}, devices={"disks": [...], ...})``. Keys
-    follow libvirt's domain XML (snake_case); provider inputs: ``running``, ``autostart``,
-    ``start_options``, ``shutdown_timeout``, ``reboot_for_updates``, ``uri``, ``adopt``, and
-    ``wait_for_ip`` inside an interface. Outputs add ``uuid``, ``domain_id``, ``state``,
-    ``ip_addresses`` and ``pending_changes``. Outputs that hold credentials (graphics
-    passwords, disk cookies: ``devices``) are secret.
-    """
+class DomainBase(LibvirtResource):
+    """What ``Domain`` does in the program: outputs that may hold credentials (graphics
+    passwords, disk cookies: ``devices``) are kept secret."""
 
     _logic = DomainLogic
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Regenerate the XML core's tables, schema.json and the record of published keys.
+"""Regenerate the XML core's tables, schema.json, the typed API and the record of published keys.
 
     python scripts/generate.py [--check] [--schemas DIR --libvirt-version X.Y.Z]
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import re
 import subprocess
 import sys
 import types
@@ -26,6 +27,22 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import fetch_schemas  # noqa: E402
+
+
+def _bare_package() -> None:
+    """Make ``pulumi_libvirt`` importable without running its ``__init__``, which imports the
+    generated resource modules: missing or conflicted generated files never stop their
+    regeneration. (Nothing to do when the package is loaded already: the tests.)"""
+    if "pulumi_libvirt" in sys.modules:
+        return
+    package = types.ModuleType("pulumi_libvirt")
+    package.__path__ = [str(ROOT / "pulumi_libvirt")]
+    init = (ROOT / "pulumi_libvirt" / "__init__.py").read_text()
+    package.__version__ = re.search(r'^__version__ = "(.+)"$', init, re.MULTILINE).group(1)
+    sys.modules["pulumi_libvirt"] = package
+
+
+_bare_package()
 
 from pulumi_libvirt.xml import policy, published, rng  # noqa: E402
 
@@ -71,6 +88,9 @@ def expected_files(schema_dir: str | None = None, version: str | None = None,
     from pulumi_libvirt.schema import build_schema
 
     files[ROOT / "schema.json"] = json.dumps(build_schema(), indent=2, sort_keys=False) + "\n"
+    from pulumi_libvirt.typegen import generated_files
+
+    files.update(generated_files(ROOT))
     for kind in policy.SCHEMA_FILES:
         path = PUBLISHED / f"{kind}.txt"
         keys = published.key_paths(kind)
@@ -100,6 +120,7 @@ def main() -> int:
         if current != text:
             stale.append(path.relative_to(ROOT))
             if not args.check:
+                path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(text)
     if args.check and stale:
         print("stale: " + ", ".join(map(str, stale)) + " (run scripts/generate.py)")

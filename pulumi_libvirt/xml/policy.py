@@ -313,3 +313,117 @@ def update_mode(kind: str, path: str) -> str:
         if (path == prefix or path.startswith(prefix + ".")) and len(prefix) > best:
             best, mode = len(prefix), row_mode
     return mode
+
+
+# ---------------------------------------------------------------- the typed API (generated)
+
+# Type names by hand, for a spec whose derived name reads badly: (kind, first model path) ->
+# the type's stem (``scripts/generate.py`` adds ``ArgsDict`` for the input type).
+TYPE_NAMES: dict[tuple[str, str], str] = {}
+
+# libvirt's documentation of each kind, and the section of it that documents a model path
+# (the longest matching prefix wins; the page itself when none does). Anchors are the ids
+# libvirt's pages give their section headings.
+DOC_PAGES = {
+    "domain": "https://libvirt.org/formatdomain.html",
+    "network": "https://libvirt.org/formatnetwork.html",
+    "pool": "https://libvirt.org/formatstorage.html",
+    "volume": "https://libvirt.org/formatstorage.html",
+    "nodedev": "https://libvirt.org/formatnode.html",
+    "domainsnapshot": "https://libvirt.org/formatsnapshot.html",
+    "capabilities": "https://libvirt.org/formatcaps.html",
+    "domaincaps": "https://libvirt.org/formatdomaincaps.html",
+}
+DOC_ANCHORS = {
+    ("domain", ""): "general-metadata",
+    ("domain", "os"): "operating-system-booting",
+    ("domain", "bootloader"): "operating-system-booting",
+    ("domain", "sysinfo"): "smbios-system-information",
+    ("domain", "vcpu"): "cpu-allocation",
+    ("domain", "vcpus"): "cpu-allocation",
+    ("domain", "iothreads"): "iothreads-allocation",
+    ("domain", "iothreadids"): "iothreads-allocation",
+    ("domain", "cputune"): "cpu-tuning",
+    ("domain", "memory"): "memory-allocation",
+    ("domain", "max_memory"): "memory-allocation",
+    ("domain", "current_memory"): "memory-allocation",
+    ("domain", "memory_backing"): "memory-backing",
+    ("domain", "memtune"): "memory-tuning",
+    ("domain", "numatune"): "numa-node-tuning",
+    ("domain", "blkiotune"): "block-i-o-tuning",
+    ("domain", "resource"): "resource-partitioning",
+    ("domain", "cpu"): "cpu-model-and-topology",
+    ("domain", "on_poweroff"): "events-configuration",
+    ("domain", "on_reboot"): "events-configuration",
+    ("domain", "on_crash"): "events-configuration",
+    ("domain", "on_lockfailure"): "events-configuration",
+    ("domain", "pm"): "power-management",
+    ("domain", "features"): "hypervisor-features",
+    ("domain", "clock"): "time-keeping",
+    ("domain", "perf"): "performance-monitoring-events",
+    ("domain", "devices"): "devices",
+    ("domain", "devices.disks"): "hard-drives-floppy-disks-cdroms",
+    ("domain", "devices.filesystems"): "filesystems",
+    ("domain", "devices.controllers"): "controllers",
+    ("domain", "devices.leases"): "device-leases",
+    ("domain", "devices.hostdevs"): "host-device-assignment",
+    ("domain", "devices.redirdevs"): "redirected-devices",
+    ("domain", "devices.smartcards"): "smartcard-devices",
+    ("domain", "devices.interfaces"): "network-interfaces",
+    ("domain", "devices.inputs"): "input-devices",
+    ("domain", "devices.hubs"): "hub-devices",
+    ("domain", "devices.graphics"): "graphical-framebuffers",
+    ("domain", "devices.videos"): "video-devices",
+    ("domain", "devices.consoles"): "consoles-serial-parallel-channel-devices",
+    ("domain", "devices.serials"): "consoles-serial-parallel-channel-devices",
+    ("domain", "devices.parallels"): "consoles-serial-parallel-channel-devices",
+    ("domain", "devices.channels"): "consoles-serial-parallel-channel-devices",
+    ("domain", "devices.sounds"): "sound-devices",
+    ("domain", "devices.audios"): "audio-backends",
+    ("domain", "devices.watchdogs"): "watchdog-devices",
+    ("domain", "devices.memballoon"): "memory-balloon-device",
+    ("domain", "devices.rngs"): "random-number-generator-device",
+    ("domain", "devices.tpms"): "tpm-device",
+    ("domain", "devices.nvram"): "nvram-device",
+    ("domain", "devices.panics"): "panic-device",
+    ("domain", "devices.shmems"): "shared-memory-device",
+    ("domain", "devices.memories"): "memory-devices",
+    ("domain", "devices.iommu"): "iommu-devices",
+    ("domain", "devices.vsock"): "vsock",
+    ("domain", "devices.cryptos"): "crypto",
+    ("domain", "seclabels"): "security-label",
+    ("domain", "keywrap"): "key-wrap",
+    ("domain", "launch_security"): "launch-security",
+    ("network", ""): "general-metadata",
+    ("network", "bridge"): "connectivity",
+    ("network", "domain"): "connectivity",
+    ("network", "forward"): "connectivity",
+    ("network", "mtu"): "connectivity",
+    ("network", "bandwidth"): "quality-of-service",
+    ("network", "vlan"): "setting-vlan-tag",
+    ("network", "port"): "isolating-ports",
+    ("network", "portgroups"): "portgroups",
+    ("network", "routes"): "static-routes",
+    ("network", "mac"): "addressing",
+    ("network", "dns"): "addressing",
+    ("network", "ips"): "addressing",
+    ("pool", ""): "storage-pool-general-metadata",
+    ("pool", "features"): "features",
+    ("pool", "source"): "source-elements",
+    ("pool", "target"): "target-elements",
+    ("volume", ""): "storage-volume-general-metadata",
+    ("volume", "target"): "target-elements-1",
+    ("volume", "backing_store"): "backing-store-elements",
+}
+
+
+def doc_link(kind: str, path: str) -> str:
+    """The address of the section of libvirt's documentation about ``path`` of ``kind``."""
+    best, anchor = -1, None
+    for (row_kind, prefix), row_anchor in DOC_ANCHORS.items():
+        if row_kind != kind:
+            continue
+        if (not prefix or path == prefix or path.startswith(prefix + ".")) and len(prefix) > best:
+            best, anchor = len(prefix), row_anchor
+    page = DOC_PAGES[kind]
+    return f"{page}#{anchor}" if anchor else page
