@@ -102,7 +102,7 @@ class LibvirtResource(pulumi.dynamic.Resource):
         for key in (*logic.xml_keys(), *logic.all_inputs(), *logic.aliases, *logic.computed):
             if key not in sdk and key not in ("id", "urn"):  # the SDK's own attributes
                 setattr(cls, key, _Output(key))
-        cls._outputs_typed = True
+        cls._outputs_typed = True  # type: ignore[attr-defined]
 
 
 class _Output:

@@ -113,7 +113,8 @@ def _convert_one(kind: Any, value: Any) -> Any:
     if value is None:
         return None
     if dataclasses.is_dataclass(kind):
-        return build(kind, value if isinstance(value, dict) else {"value": value})
+        return build(typing.cast(type, kind),
+                     value if isinstance(value, dict) else {"value": value})
     if kind is int:
         return number(value)
     if kind is bool:
@@ -123,12 +124,12 @@ def _convert_one(kind: Any, value: Any) -> Any:
     return value
 
 
-def build(cls: type[T], model: Any) -> T:
+def build(cls: type[T], model: Any) -> T:  # cls: a dataclass
     """An instance of the result class ``cls`` read from ``model``."""
     if not isinstance(model, dict):
         model = {}
-    values = {}
-    for field in dataclasses.fields(cls):
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
         if not field.init:
             continue
         path = field.metadata.get("path") or field.name
@@ -137,7 +138,7 @@ def build(cls: type[T], model: Any) -> T:
         if convert is not None:
             values[field.name] = convert(value)
             continue
-        shape, kind = _inner(_hints(cls)[field.name])
+        shape, kind = _inner(_hints(typing.cast(type, cls))[field.name])
         if shape == "list":
             items = value if isinstance(value, list) else [] if value is None else [value]
             values[field.name] = [_convert_one(kind, item) for item in items]

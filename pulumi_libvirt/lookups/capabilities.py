@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import libvirt
 
@@ -11,7 +12,7 @@ from .build import at, build, get
 from .invoke import Host, lookup
 
 
-def _enums(items) -> dict[str, list[str]]:
+def _enums(items: Any) -> dict[str, list[str]]:
     """libvirt's ``<enum name=...><value>...</value></enum>`` list as {name: [values]}."""
     return {
         str(item["name"]): [str(v) for v in item.get("values") or ()]
@@ -19,7 +20,7 @@ def _enums(items) -> dict[str, list[str]]:
     }
 
 
-def _supported(items) -> dict[str, bool]:
+def _supported(items: Any) -> dict[str, bool]:
     """{name: supported} from ``<name supported='yes'/>`` children (features)."""
     return {
         key: bool(value.get("supported")) for key, value in (items or {}).items()
@@ -89,11 +90,11 @@ class DomainCapabilities:
         key: build(DeviceSupport, value) for key, value in (devices or {}).items()
         if isinstance(value, dict) and not key.startswith("_")}, {})  # newer kinds: in model
     features: dict[str, bool] = at("features", _supported, {})
-    model: dict = at(".", dict, repr=False)
+    model: dict[str, Any] = at(".", dict, repr=False)
     xml: str = at(default="", repr=False)
 
 
-def _machines(caps: dict, arch: str | None, virt_type: str | None,
+def _machines(caps: dict[str, Any], arch: str | None, virt_type: str | None,
               emulator: str | None) -> list[MachineType]:
     """Machine types of the host capabilities' ``hvm`` guest for ``arch``: the ones listed
     for ``virt_type`` when it has its own list, else the arch's."""

@@ -10,6 +10,7 @@ import dataclasses
 import typing
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import libvirt
 
@@ -64,7 +65,7 @@ class PciAddress:
     def __str__(self) -> str:
         return f"{self.domain:04x}:{self.bus:02x}:{self.slot:02x}.{self.function:x}"
 
-    def as_address(self) -> dict:
+    def as_address(self) -> dict[str, str]:
         """The address as a domain's ``<address>``/hostdev ``source.address`` model."""
         return {"domain": f"0x{self.domain:04x}", "bus": f"0x{self.bus:02x}",
                 "slot": f"0x{self.slot:02x}", "function": f"0x{self.function:x}"}
@@ -133,7 +134,7 @@ class PciCapability:
     pci_express_links: list[PciExpressLink] = at("pci_express.links", default=[])
     vpd: bool = at("capabilities[type=vpd]", present, False)
 
-    def hostdev(self, managed: bool = True) -> dict:
+    def hostdev(self, managed: bool = True) -> dict[str, Any]:
         """A domain ``devices.hostdevs`` item passing this function through."""
         return {"mode": "subsystem", "type": "pci", "managed": managed,
                 "source": {"address": self.address.as_address()}}
@@ -148,7 +149,7 @@ class UsbDeviceCapability:
     vendor: IdName = at(default=IdName())
     product: IdName = at(default=IdName())
 
-    def hostdev(self, managed: bool = True) -> dict:
+    def hostdev(self, managed: bool = True) -> dict[str, Any]:
         """A domain ``devices.hostdevs`` item passing this device through, by its ids."""
         return {"mode": "subsystem", "type": "usb", "managed": managed,
                 "source": {"vendor": {"id": self.vendor.id}, "product": {"id": self.product.id}}}
@@ -260,7 +261,7 @@ class MdevCapability:
     parent_addr: str | None = None
     attrs: list[MdevAttr] = at(default=[])
 
-    def hostdev(self, model: str = "vfio-pci") -> dict:
+    def hostdev(self, model: str = "vfio-pci") -> dict[str, Any]:
         """A domain ``devices.hostdevs`` item for this mediated device (``model``: vfio-pci,
         vfio-ccw or vfio-ap)."""
         return {"mode": "subsystem", "type": "mdev", "model": model,
@@ -365,18 +366,19 @@ class NodeDevice:
     ap_card: ApCardCapability | None = None
     ap_queue: ApQueueCapability | None = None
     ap_matrix: ApMatrixCapability | None = None
-    model: dict = at(".", dict, repr=False)
+    model: dict[str, Any] = at(".", dict, repr=False)
     xml: str = at(default="", repr=False)
 
 
 @cache
-def capability_fields() -> dict[str, type]:
+def capability_fields() -> dict[str, type[Any]]:
     """Capability type -> the result class of ``NodeDevice``'s field of that name."""
     hints = typing.get_type_hints(NodeDevice)
     return {
-        name: next(a for a in typing.get_args(hints[name]) if dataclasses.is_dataclass(a))
+        name: next(a for a in typing.get_args(hints[name])
+                   if isinstance(a, type) and dataclasses.is_dataclass(a))
         for name in (f.name for f in dataclasses.fields(NodeDevice))
-        if any(dataclasses.is_dataclass(a) and a.__name__.endswith("Capability")
+        if any(dataclasses.is_dataclass(a) and getattr(a, "__name__", "").endswith("Capability")
                for a in typing.get_args(hints[name]))
     }
 
@@ -385,7 +387,7 @@ def node_device(text: str, listed: list[str] | None = None) -> NodeDevice:
     """A ``NodeDevice`` from device XML (``listed``: libvirt's ``listCaps()``)."""
     model = xml.from_xml("nodedev", text)
     device = build(NodeDevice, model)
-    typed = {}
+    typed: dict[str, Any] = {}
     for capability in model.get("capabilities") or ():
         cls = capability_fields().get(capability.get("type"))
         if cls is not None and capability.get("type") not in typed:
@@ -395,7 +397,7 @@ def node_device(text: str, listed: list[str] | None = None) -> NodeDevice:
     return dataclasses.replace(device, capabilities=names, xml=text, **typed)
 
 
-def _listed(model: dict) -> list[str]:
+def _listed(model: dict[str, Any]) -> list[str]:
     """Capability names as libvirt lists them, from the XML (top-level, then nested)."""
     names = []
     for capability in model.get("capabilities") or ():

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -36,7 +37,7 @@ class Host:
     conn: libvirt.virConnect
     uri: str
 
-    def described(self, what: str, action: str | None = None):
+    def described(self, what: str, action: str | None = None) -> AbstractContextManager[None]:
         """libvirt errors inside become ``LibvirtError`` naming ``what`` and this host."""
         return described(what, self.uri, action)
 

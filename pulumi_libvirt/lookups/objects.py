@@ -32,12 +32,12 @@ def _definition(obj: Any, persistent: bool, inactive_flag: int) -> str:
     driver has no flag for it: the test driver)."""
     if persistent:
         try:
-            return obj.XMLDesc(inactive_flag)
+            return str(obj.XMLDesc(inactive_flag))
         except libvirt.libvirtError as exc:
             if exc.get_error_code() not in (libvirt.VIR_ERR_INVALID_ARG,
                                             libvirt.VIR_ERR_NO_SUPPORT):
                 raise
-    return obj.XMLDesc(0)
+    return str(obj.XMLDesc(0))
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def _find(host: Host, kind: _Kind, name: str) -> Any:
                      lambda: [o.name() for o in getattr(host.conn, kind.everything)()])
 
 
-def _common(obj: Any, kind: _Kind) -> dict:
+def _common(obj: Any, kind: _Kind) -> dict[str, Any]:
     """The fields every existing-object result shares: name, uuid, state flags, definition."""
     persistent = bool(obj.isPersistent())
     text = _definition(obj, persistent, kind.inactive_flag)
@@ -81,7 +81,7 @@ class ExistingObject:
     active: bool
     persistent: bool
     autostart: bool
-    model: dict = field(repr=False)
+    model: dict[str, Any] = field(repr=False)
     xml: str = field(repr=False)
 
 
@@ -149,10 +149,10 @@ class VolumeInfo:
     capacity: int
     allocation: int
     backing_path: str | None  # the volume's own backing store, for overlays
-    model: dict = field(repr=False)
+    model: dict[str, Any] = field(repr=False)
     xml: str = field(repr=False)
 
-    def backing_store(self) -> dict:
+    def backing_store(self) -> dict[str, str]:
         """This volume as another Volume's ``backing_store`` (a copy-on-write base)."""
         return {"path": self.path, "format": self.format or "raw"}
 
@@ -168,7 +168,7 @@ def _refreshed(pools: list[libvirt.virStoragePool]) -> None:
 
 
 def _volume_by(host: Host, what: str, lookup_: Callable[[str], Any], value: str,
-               pools: Callable[[], list]) -> libvirt.virStorageVol:
+               pools: Callable[[], list[Any]]) -> Any:
     vol = or_none(lookup_, value)
     if vol is None:
         _refreshed(pools())
@@ -197,6 +197,7 @@ def get_volume(host: Host, name: str | None = None, pool: str | None = None,
                              host.conn.storageVolLookupByPath, path,
                              host.conn.listAllStoragePools)
         else:
+            assert pool is not None and name is not None  # checked above
             found = _find(host, _POOL, pool)
             vol = _volume_by(host, f"volume '{name}' in pool '{pool}'",
                              found.storageVolLookupByName, name, lambda: [found])
