@@ -95,6 +95,8 @@ class ResourceModule:
             doc = item.doc.rstrip()
             if item.default is not None:
                 doc += f" Default: ``{item.default!r}``."
+            if getattr(item, "secret", False) and "secret" not in doc.lower():
+                doc += " Kept secret."
             if "hanging it" not in doc:  # the row's own words say it already
                 doc += " " + _ON_CHANGE[item.on_change].format(noun=self.noun)
             doc += " (Provider input, not libvirt XML.)"

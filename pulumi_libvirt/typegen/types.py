@@ -103,6 +103,8 @@ class KindTypes:
             f" and {len(place.paths) - 3} more" if len(place.paths) > 3 else "")
         doc = (f"{what} type of {words.element_words(self.kind, spec)} At {where}. "
                f"See {doc_link(self.kind, place.paths[0])}")
+        if not inputs:
+            doc += f" Each key is documented on {self.name(spec, INPUT)}."
         odd = [(k, a) for k, a, _d in keys if keyword.iskeyword(k)]
         out = []
         bases = "TypedDict, total=False"
@@ -117,7 +119,8 @@ class KindTypes:
             if keyword.iskeyword(key):
                 continue
             out.append(f"\n    {key}: {annotation}\n")
-            out.append(words.docstring(key_doc, "    "))
+            if inputs:  # the output type's keys are the same: documented once
+                out.append(words.docstring(key_doc, "    "))
         return "\n" + "".join(out)
 
 

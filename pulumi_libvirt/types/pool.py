@@ -102,22 +102,14 @@ class PoolCapacity(TypedDict, total=False):
     """
     Output type of Element ``<capacity>``, a size: an integer in bytes, or ``{'value': 2, 'unit':
     'GiB'}``. At capacity. See https://libvirt.org/formatstorage.html#storage-pool-general-metadata
+    Each key is documented on PoolCapacityArgsDict.
     """
 
     unit: str
-    """
-    Attribute ``unit`` of ``<capacity>``: a unit such as 'KiB', 'MiB', 'G'. Default: bytes. A change
-    takes effect by restarting the pool.
-    """
 
     value: int
-    """The element's text: an integer."""
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class PoolAllocationArgsDict(TypedDict, total=False):
@@ -147,23 +139,15 @@ class PoolAllocation(TypedDict, total=False):
     """
     Output type of Element ``<allocation>``, a size: an integer in bytes, or ``{'value': 2, 'unit':
     'GiB'}``. At allocation. See
-    https://libvirt.org/formatstorage.html#storage-pool-general-metadata
+    https://libvirt.org/formatstorage.html#storage-pool-general-metadata Each key is documented on
+    PoolAllocationArgsDict.
     """
 
     unit: str
-    """
-    Attribute ``unit`` of ``<allocation>``: a unit such as 'KiB', 'MiB', 'G'. Default: bytes. A
-    change takes effect by restarting the pool.
-    """
 
     value: int
-    """The element's text: an integer."""
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class PoolAvailableArgsDict(TypedDict, total=False):
@@ -192,22 +176,14 @@ class PoolAvailable(TypedDict, total=False):
     """
     Output type of Element ``<available>``, a size: an integer in bytes, or ``{'value': 2, 'unit':
     'GiB'}``. At available. See https://libvirt.org/formatstorage.html#storage-pool-general-metadata
+    Each key is documented on PoolAvailableArgsDict.
     """
 
     unit: str
-    """
-    Attribute ``unit`` of ``<available>``: a unit such as 'KiB', 'MiB', 'G'. Default: bytes. A
-    change takes effect by restarting the pool.
-    """
 
     value: int
-    """The element's text: an integer."""
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class PoolFeaturesArgsDict(TypedDict, total=False):
@@ -232,20 +208,12 @@ class PoolFeaturesArgsDict(TypedDict, total=False):
 class PoolFeatures(TypedDict, total=False):
     """
     Output type of Element ``<features>``. At features. See
-    https://libvirt.org/formatstorage.html#features
+    https://libvirt.org/formatstorage.html#features Each key is documented on PoolFeaturesArgsDict.
     """
 
     cow: PoolCow | bool
-    """
-    Element ``<cow>``. The value of its only attribute may stand for the dict (``x`` for ``{'state':
-    x}``). A change takes effect by restarting the pool.
-    """
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class PoolSourceArgsDict(TypedDict, total=False):
@@ -330,80 +298,37 @@ class PoolSourceArgsDict(TypedDict, total=False):
 class PoolSource(TypedDict, total=False):
     """
     Output type of Element ``<source>``. At source. See
-    https://libvirt.org/formatstorage.html#source-elements
+    https://libvirt.org/formatstorage.html#source-elements Each key is documented on
+    PoolSourceArgsDict.
     """
 
     name: str
-    """Element ``<name>``: its text, a string. A change takes effect by restarting the pool."""
 
     devices: list[PoolDevice]
-    """
-    A list; one item may also be written alone under ``device``. Each item: Element ``<device>``. A
-    change takes effect by restarting the pool.
-    """
 
     vendor: PoolVendor | str
-    """
-    Element ``<vendor>``. The value of its only attribute may stand for the dict (``x`` for
-    ``{'name': x}``). A change takes effect by restarting the pool.
-    """
 
     product: PoolProduct | str
-    """
-    Element ``<product>``. The value of its only attribute may stand for the dict (``x`` for
-    ``{'name': x}``). A change takes effect by restarting the pool.
-    """
 
     format: PoolFormat | Literal['auto', 'ext2', 'ext3', 'ext4', 'ufs', 'iso9660', 'udf', 'gfs', 'gfs2', 'vfat', 'hfs+', 'xfs', 'ocfs2', 'vmfs', 'nfs', 'unknown', 'dos', 'dvh', 'gpt', 'mac', 'bsd', 'pc98', 'sun', 'lvm2', 'cifs', 'glusterfs']
-    """
-    Element ``<format>``. The value of its only attribute may stand for the dict (``x`` for
-    ``{'type': x}``). A change takes effect by restarting the pool.
-    """
 
     hosts: list[PoolHost]
-    """
-    A list; one item may also be written alone under ``host``. Each item: Element ``<host>``. A
-    change takes effect by restarting the pool.
-    """
 
     dir: PoolDir | str
-    """
-    Element ``<dir>``. The value of its only attribute may stand for the dict (``x`` for ``{'path':
-    x}``). A change takes effect by restarting the pool.
-    """
 
     protocol: PoolProtocol | str
-    """
-    Element ``<protocol>``. The value of its only attribute may stand for the dict (``x`` for
-    ``{'ver': x}``). A change takes effect by restarting the pool.
-    """
 
     initiator: PoolInitiator
-    """Element ``<initiator>``. A change takes effect by restarting the pool."""
 
     auth: PoolAuth
-    """Element ``<auth>``. A change takes effect by restarting the pool."""
 
     adapter: PoolAdapter
-    """Element ``<adapter>``. A change takes effect by restarting the pool."""
 
     device: PoolDevice
-    """
-    One item of ``devices``, written alone. Element ``<device>``. A change takes effect by
-    restarting the pool.
-    """
 
     host: PoolHost
-    """
-    One item of ``hosts``, written alone. Element ``<host>``. A change takes effect by restarting
-    the pool.
-    """
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class PoolTargetArgsDict(TypedDict, total=False):
@@ -430,22 +355,15 @@ class PoolTargetArgsDict(TypedDict, total=False):
 class PoolTarget(TypedDict, total=False):
     """
     Output type of Element ``<target>``. At target. See
-    https://libvirt.org/formatstorage.html#target-elements
+    https://libvirt.org/formatstorage.html#target-elements Each key is documented on
+    PoolTargetArgsDict.
     """
 
     path: str
-    """
-    Element ``<path>``: its text, an absolute path. A change takes effect by restarting the pool.
-    """
 
     permissions: PoolPermissions
-    """Element ``<permissions>``. A change takes effect by restarting the pool."""
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class PoolFsMountOptsArgsDict(TypedDict, total=False):
@@ -478,28 +396,15 @@ class PoolFsMountOptsArgsDict(TypedDict, total=False):
 class PoolFsMountOpts(TypedDict, total=False):
     """
     Output type of Element ``<mount_opts>``. At fs_mount_opts. See
-    https://libvirt.org/formatstorage.html#storage-pool-general-metadata
+    https://libvirt.org/formatstorage.html#storage-pool-general-metadata Each key is documented on
+    PoolFsMountOptsArgsDict.
     """
 
     options: list[PoolFsMountOptsOption | str]
-    """
-    A list; one item may also be written alone under ``option``. Each item: Element ``<option>``.
-    The value of its only attribute may stand for the dict (``x`` for ``{'name': x}``). A change
-    takes effect by restarting the pool.
-    """
 
     option: PoolFsMountOptsOption | str
-    """
-    One item of ``options``, written alone. Element ``<option>``. The value of its only attribute
-    may stand for the dict (``x`` for ``{'name': x}``). A change takes effect by restarting the
-    pool.
-    """
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class PoolRefreshArgsDict(TypedDict, total=False):
@@ -524,20 +429,13 @@ class PoolRefreshArgsDict(TypedDict, total=False):
 class PoolRefresh(TypedDict, total=False):
     """
     Output type of Element ``<refresh>``. At refresh. See
-    https://libvirt.org/formatstorage.html#storage-pool-general-metadata
+    https://libvirt.org/formatstorage.html#storage-pool-general-metadata Each key is documented on
+    PoolRefreshArgsDict.
     """
 
     volume: PoolVolume | Literal['default', 'capacity']
-    """
-    Element ``<volume>``. The value of its only attribute may stand for the dict (``x`` for
-    ``{'allocation': x}``). A change takes effect by restarting the pool.
-    """
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class PoolRbdConfigOptsArgsDict(TypedDict, total=False):
@@ -568,26 +466,15 @@ class PoolRbdConfigOptsArgsDict(TypedDict, total=False):
 class PoolRbdConfigOpts(TypedDict, total=False):
     """
     Output type of Element ``<config_opts>``. At rbd_config_opts. See
-    https://libvirt.org/formatstorage.html#storage-pool-general-metadata
+    https://libvirt.org/formatstorage.html#storage-pool-general-metadata Each key is documented on
+    PoolRbdConfigOptsArgsDict.
     """
 
     options: list[PoolRbdConfigOptsOption]
-    """
-    A list; one item may also be written alone under ``option``. Each item: Element ``<option>``. A
-    change takes effect by restarting the pool.
-    """
 
     option: PoolRbdConfigOptsOption
-    """
-    One item of ``options``, written alone. Element ``<option>``. A change takes effect by
-    restarting the pool.
-    """
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class PoolCowArgsDict(TypedDict, total=False):
@@ -612,20 +499,13 @@ class PoolCowArgsDict(TypedDict, total=False):
 class PoolCow(TypedDict, total=False):
     """
     Output type of Element ``<cow>``. The value of its only attribute may stand for the dict (``x``
-    for ``{'state': x}``). At features.cow. See https://libvirt.org/formatstorage.html#features
+    for ``{'state': x}``). At features.cow. See https://libvirt.org/formatstorage.html#features Each
+    key is documented on PoolCowArgsDict.
     """
 
     state: bool
-    """
-    Attribute ``state`` of ``<cow>``: a boolean. Required in ``<cow>``. A change takes effect by
-    restarting the pool.
-    """
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class PoolDeviceArgsDict(TypedDict, total=False):
@@ -670,40 +550,19 @@ class PoolDeviceArgsDict(TypedDict, total=False):
 class PoolDevice(TypedDict, total=False):
     """
     Output type of Element ``<device>``. At source.devices. See
-    https://libvirt.org/formatstorage.html#source-elements
+    https://libvirt.org/formatstorage.html#source-elements Each key is documented on
+    PoolDeviceArgsDict.
     """
 
     path: str
-    """
-    Attribute ``path`` of ``<device>``: an absolute path or a string matching
-    '[a-zA-Z0-9_\\\\+\\\\-]+' or a string matching
-    'iqn\\\\.[0-9]{4}-(0[1-9]|1[0-2])\\\\.[a-zA-Z0-9\\\\.\\\\-]+(:.+)?'. Required in ``<device>``. A
-    change takes effect by restarting the pool.
-    """
 
     part_separator: bool
-    """
-    Attribute ``part_separator`` of ``<device>``: a boolean. A change takes effect by restarting the
-    pool.
-    """
 
     free_extents: list[PoolFreeExtent]
-    """
-    A list; one item may also be written alone under ``free_extent``. Each item: Element
-    ``<freeExtent>``. A change takes effect by restarting the pool.
-    """
 
     free_extent: PoolFreeExtent
-    """
-    One item of ``free_extents``, written alone. Element ``<freeExtent>``. A change takes effect by
-    restarting the pool.
-    """
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class PoolVendorArgsDict(TypedDict, total=False):
@@ -730,20 +589,13 @@ class PoolVendor(TypedDict, total=False):
     """
     Output type of Element ``<vendor>``. The value of its only attribute may stand for the dict
     (``x`` for ``{'name': x}``). At source.vendor, source.format.vendor. See
-    https://libvirt.org/formatstorage.html#source-elements
+    https://libvirt.org/formatstorage.html#source-elements Each key is documented on
+    PoolVendorArgsDict.
     """
 
     name: str
-    """
-    Attribute ``name`` of ``<vendor>``: a string. Required in ``<vendor>``. A change takes effect by
-    restarting the pool.
-    """
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class PoolProductArgsDict(TypedDict, total=False):
@@ -770,20 +622,13 @@ class PoolProduct(TypedDict, total=False):
     """
     Output type of Element ``<product>``. The value of its only attribute may stand for the dict
     (``x`` for ``{'name': x}``). At source.product, source.format.product. See
-    https://libvirt.org/formatstorage.html#source-elements
+    https://libvirt.org/formatstorage.html#source-elements Each key is documented on
+    PoolProductArgsDict.
     """
 
     name: str
-    """
-    Attribute ``name`` of ``<product>``: a string. Required in ``<product>``. A change takes effect
-    by restarting the pool.
-    """
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class PoolFormatArgsDict(TypedDict, total=False):
@@ -824,34 +669,17 @@ class PoolFormat(TypedDict, total=False):
     """
     Output type of Element ``<format>``. The value of its only attribute may stand for the dict
     (``x`` for ``{'type': x}``). At source.format. See
-    https://libvirt.org/formatstorage.html#source-elements
+    https://libvirt.org/formatstorage.html#source-elements Each key is documented on
+    PoolFormatArgsDict.
     """
 
     type: Literal['auto', 'ext2', 'ext3', 'ext4', 'ufs', 'iso9660', 'udf', 'gfs', 'gfs2', 'vfat', 'hfs+', 'xfs', 'ocfs2', 'vmfs', 'nfs', 'unknown', 'dos', 'dvh', 'gpt', 'mac', 'bsd', 'pc98', 'sun', 'lvm2', 'cifs', 'glusterfs']
-    """
-    Attribute ``type`` of ``<format>``: one of 'auto', 'ext2', 'ext3', 'ext4', 'ufs', 'iso9660',
-    'udf', 'gfs', 'gfs2', 'vfat', 'hfs+', 'xfs', 'ocfs2', 'vmfs', 'nfs', 'unknown', 'dos', 'dvh',
-    'gpt', 'mac', 'bsd', 'pc98', 'sun', 'lvm2', 'cifs', 'glusterfs'. Required in ``<format>``. A
-    change takes effect by restarting the pool.
-    """
 
     vendor: PoolVendor | str
-    """
-    Element ``<vendor>``. The value of its only attribute may stand for the dict (``x`` for
-    ``{'name': x}``). A change takes effect by restarting the pool.
-    """
 
     product: PoolProduct | str
-    """
-    Element ``<product>``. The value of its only attribute may stand for the dict (``x`` for
-    ``{'name': x}``). A change takes effect by restarting the pool.
-    """
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class PoolHostArgsDict(TypedDict, total=False):
@@ -881,25 +709,15 @@ class PoolHostArgsDict(TypedDict, total=False):
 class PoolHost(TypedDict, total=False):
     """
     Output type of Element ``<host>``. At source.hosts. See
-    https://libvirt.org/formatstorage.html#source-elements
+    https://libvirt.org/formatstorage.html#source-elements Each key is documented on
+    PoolHostArgsDict.
     """
 
     name: str
-    """
-    Attribute ``name`` of ``<host>``: a string matching '[a-zA-Z0-9\\\\.\\\\-]+' or an IPv4 address
-    or an IPv6 address. Required in ``<host>``. A change takes effect by restarting the pool.
-    """
 
     port: int
-    """
-    Attribute ``port`` of ``<host>``: an integer. A change takes effect by restarting the pool.
-    """
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class PoolDirArgsDict(TypedDict, total=False):
@@ -925,19 +743,12 @@ class PoolDir(TypedDict, total=False):
     """
     Output type of Element ``<dir>``. The value of its only attribute may stand for the dict (``x``
     for ``{'path': x}``). At source.dir. See https://libvirt.org/formatstorage.html#source-elements
+    Each key is documented on PoolDirArgsDict.
     """
 
     path: str
-    """
-    Attribute ``path`` of ``<dir>``: a string matching '/.*' or a string matching '.+'. Required in
-    ``<dir>``. A change takes effect by restarting the pool.
-    """
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class PoolProtocolArgsDict(TypedDict, total=False):
@@ -964,20 +775,13 @@ class PoolProtocol(TypedDict, total=False):
     """
     Output type of Element ``<protocol>``. The value of its only attribute may stand for the dict
     (``x`` for ``{'ver': x}``). At source.protocol. See
-    https://libvirt.org/formatstorage.html#source-elements
+    https://libvirt.org/formatstorage.html#source-elements Each key is documented on
+    PoolProtocolArgsDict.
     """
 
     ver: str
-    """
-    Attribute ``ver`` of ``<protocol>``: a string. Required in ``<protocol>``. A change takes effect
-    by restarting the pool.
-    """
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class PoolInitiatorArgsDict(TypedDict, total=False):
@@ -1002,20 +806,13 @@ class PoolInitiatorArgsDict(TypedDict, total=False):
 class PoolInitiator(TypedDict, total=False):
     """
     Output type of Element ``<initiator>``. At source.initiator. See
-    https://libvirt.org/formatstorage.html#source-elements
+    https://libvirt.org/formatstorage.html#source-elements Each key is documented on
+    PoolInitiatorArgsDict.
     """
 
     iqn: PoolIqn | str
-    """
-    Element ``<iqn>``. The value of its only attribute may stand for the dict (``x`` for ``{'name':
-    x}``). Required by libvirt's schema. A change takes effect by restarting the pool.
-    """
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class PoolAuthArgsDict(TypedDict, total=False):
@@ -1052,32 +849,17 @@ class PoolAuthArgsDict(TypedDict, total=False):
 class PoolAuth(TypedDict, total=False):
     """
     Output type of Element ``<auth>``. At source.auth. See
-    https://libvirt.org/formatstorage.html#source-elements
+    https://libvirt.org/formatstorage.html#source-elements Each key is documented on
+    PoolAuthArgsDict.
     """
 
     type: Literal['chap', 'ceph']
-    """
-    Attribute ``type`` of ``<auth>``: one of 'chap', 'ceph'. Required in ``<auth>``. A change takes
-    effect by restarting the pool.
-    """
 
     username: str
-    """
-    Attribute ``username`` of ``<auth>``: a string. Required in ``<auth>``. A change takes effect by
-    restarting the pool.
-    """
 
     secret: PoolSecret
-    """
-    Element ``<secret>``. Required by libvirt's schema. A change takes effect by restarting the
-    pool.
-    """
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class PoolAdapterArgsDict(TypedDict, total=False):
@@ -1153,71 +935,31 @@ class PoolAdapterArgsDict(TypedDict, total=False):
 class PoolAdapter(TypedDict, total=False):
     """
     Output type of Element ``<adapter>``. At source.adapter. See
-    https://libvirt.org/formatstorage.html#source-elements
+    https://libvirt.org/formatstorage.html#source-elements Each key is documented on
+    PoolAdapterArgsDict.
     """
 
     type: Literal['scsi_host', 'fc_host']
-    """
-    Attribute ``type`` of ``<adapter>``: one of 'scsi_host', 'fc_host'. A change takes effect by
-    restarting the pool.
-    """
 
     name: str
-    """
-    Attribute ``name`` of ``<adapter>``: a string. A change takes effect by restarting the pool.
-    """
 
     parent: str
-    """
-    Attribute ``parent`` of ``<adapter>``: a string. A change takes effect by restarting the pool.
-    """
 
     managed: bool
-    """
-    Attribute ``managed`` of ``<adapter>``: a boolean. A change takes effect by restarting the pool.
-    """
 
     parent_wwnn: str
-    """
-    Attribute ``parent_wwnn`` of ``<adapter>``: a string matching '(0x)?[0-9a-fA-F]{16}'. A change
-    takes effect by restarting the pool.
-    """
 
     parent_wwpn: str
-    """
-    Attribute ``parent_wwpn`` of ``<adapter>``: a string matching '(0x)?[0-9a-fA-F]{16}'. A change
-    takes effect by restarting the pool.
-    """
 
     parent_fabric_wwn: str
-    """
-    Attribute ``parent_fabric_wwn`` of ``<adapter>``: a string matching '(0x)?[0-9a-fA-F]{16}'. A
-    change takes effect by restarting the pool.
-    """
 
     wwnn: str
-    """
-    Attribute ``wwnn`` of ``<adapter>``: a string matching '(0x)?[0-9a-fA-F]{16}'. A change takes
-    effect by restarting the pool.
-    """
 
     wwpn: str
-    """
-    Attribute ``wwpn`` of ``<adapter>``: a string matching '(0x)?[0-9a-fA-F]{16}'. A change takes
-    effect by restarting the pool.
-    """
 
     parentaddr: PoolParentaddr | int
-    """
-    Element ``<parentaddr>``. The value of its only attribute may stand for the dict (``x`` for
-    ``{'unique_id': x}``). A change takes effect by restarting the pool.
-    """
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class PoolPermissionsArgsDict(TypedDict, total=False):
@@ -1257,35 +999,19 @@ class PoolPermissionsArgsDict(TypedDict, total=False):
 class PoolPermissions(TypedDict, total=False):
     """
     Output type of Element ``<permissions>``. At target.permissions. See
-    https://libvirt.org/formatstorage.html#target-elements
+    https://libvirt.org/formatstorage.html#target-elements Each key is documented on
+    PoolPermissionsArgsDict.
     """
 
     mode: str | int
-    """
-    Element ``<mode>``: its text, an octal mode string such as '0755'. A change takes effect by
-    restarting the pool.
-    """
 
     owner: int | Literal['-1']
-    """
-    Element ``<owner>``: its text, an integer or one of '-1'. A change takes effect by restarting
-    the pool.
-    """
 
     group: int | Literal['-1']
-    """
-    Element ``<group>``: its text, an integer or one of '-1'. A change takes effect by restarting
-    the pool.
-    """
 
     label: str
-    """Element ``<label>``: its text, a string. A change takes effect by restarting the pool."""
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class PoolFsMountOptsOptionArgsDict(TypedDict, total=False):
@@ -1312,20 +1038,13 @@ class PoolFsMountOptsOption(TypedDict, total=False):
     """
     Output type of Element ``<option>``. The value of its only attribute may stand for the dict
     (``x`` for ``{'name': x}``). At fs_mount_opts.options. See
-    https://libvirt.org/formatstorage.html#storage-pool-general-metadata
+    https://libvirt.org/formatstorage.html#storage-pool-general-metadata Each key is documented on
+    PoolFsMountOptsOptionArgsDict.
     """
 
     name: str
-    """
-    Attribute ``name`` of ``<option>``: a string. Required in ``<option>``. A change takes effect by
-    restarting the pool.
-    """
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class PoolVolumeArgsDict(TypedDict, total=False):
@@ -1352,20 +1071,13 @@ class PoolVolume(TypedDict, total=False):
     """
     Output type of Element ``<volume>``. The value of its only attribute may stand for the dict
     (``x`` for ``{'allocation': x}``). At refresh.volume. See
-    https://libvirt.org/formatstorage.html#storage-pool-general-metadata
+    https://libvirt.org/formatstorage.html#storage-pool-general-metadata Each key is documented on
+    PoolVolumeArgsDict.
     """
 
     allocation: Literal['default', 'capacity']
-    """
-    Attribute ``allocation`` of ``<volume>``: one of 'default', 'capacity'. A change takes effect by
-    restarting the pool.
-    """
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class PoolRbdConfigOptsOptionArgsDict(TypedDict, total=False):
@@ -1396,26 +1108,15 @@ class PoolRbdConfigOptsOptionArgsDict(TypedDict, total=False):
 class PoolRbdConfigOptsOption(TypedDict, total=False):
     """
     Output type of Element ``<option>``. At rbd_config_opts.options. See
-    https://libvirt.org/formatstorage.html#storage-pool-general-metadata
+    https://libvirt.org/formatstorage.html#storage-pool-general-metadata Each key is documented on
+    PoolRbdConfigOptsOptionArgsDict.
     """
 
     name: str
-    """
-    Attribute ``name`` of ``<option>``: a string. Required in ``<option>``. A change takes effect by
-    restarting the pool.
-    """
 
     value: str
-    """
-    Attribute ``value`` of ``<option>``: a string. Required in ``<option>``. A change takes effect
-    by restarting the pool.
-    """
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class PoolFreeExtentArgsDict(TypedDict, total=False):
@@ -1446,26 +1147,15 @@ class PoolFreeExtentArgsDict(TypedDict, total=False):
 class PoolFreeExtent(TypedDict, total=False):
     """
     Output type of Element ``<freeExtent>``. At source.devices.free_extents. See
-    https://libvirt.org/formatstorage.html#source-elements
+    https://libvirt.org/formatstorage.html#source-elements Each key is documented on
+    PoolFreeExtentArgsDict.
     """
 
     start: int
-    """
-    Attribute ``start`` of ``<freeExtent>``: an integer. Required in ``<freeExtent>``. A change
-    takes effect by restarting the pool.
-    """
 
     end: int
-    """
-    Attribute ``end`` of ``<freeExtent>``: an integer. Required in ``<freeExtent>``. A change takes
-    effect by restarting the pool.
-    """
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class PoolIqnArgsDict(TypedDict, total=False):
@@ -1492,20 +1182,13 @@ class PoolIqn(TypedDict, total=False):
     """
     Output type of Element ``<iqn>``. The value of its only attribute may stand for the dict (``x``
     for ``{'name': x}``). At source.initiator.iqn. See
-    https://libvirt.org/formatstorage.html#source-elements
+    https://libvirt.org/formatstorage.html#source-elements Each key is documented on
+    PoolIqnArgsDict.
     """
 
     name: str
-    """
-    Attribute ``name`` of ``<iqn>``: a string. Required in ``<iqn>``. A change takes effect by
-    restarting the pool.
-    """
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class PoolSecretArgsDict(TypedDict, total=False):
@@ -1534,24 +1217,15 @@ class PoolSecretArgsDict(TypedDict, total=False):
 class PoolSecret(TypedDict, total=False):
     """
     Output type of Element ``<secret>``. At source.auth.secret. See
-    https://libvirt.org/formatstorage.html#source-elements
+    https://libvirt.org/formatstorage.html#source-elements Each key is documented on
+    PoolSecretArgsDict.
     """
 
     uuid: str
-    """
-    Attribute ``uuid`` of ``<secret>``: a string. A change takes effect by restarting the pool.
-    """
 
     usage: str
-    """
-    Attribute ``usage`` of ``<secret>``: a string. A change takes effect by restarting the pool.
-    """
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class PoolParentaddrArgsDict(TypedDict, total=False):
@@ -1584,26 +1258,15 @@ class PoolParentaddr(TypedDict, total=False):
     """
     Output type of Element ``<parentaddr>``. The value of its only attribute may stand for the dict
     (``x`` for ``{'unique_id': x}``). At source.adapter.parentaddr. See
-    https://libvirt.org/formatstorage.html#source-elements
+    https://libvirt.org/formatstorage.html#source-elements Each key is documented on
+    PoolParentaddrArgsDict.
     """
 
     unique_id: int
-    """
-    Attribute ``unique_id`` of ``<parentaddr>``: an integer. A change takes effect by restarting the
-    pool.
-    """
 
     address: PoolAddress
-    """
-    Element ``<address>``. Required by libvirt's schema. A change takes effect by restarting the
-    pool.
-    """
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class PoolAddressArgsDict(TypedDict, total=False):
@@ -1649,38 +1312,18 @@ class PoolAddressArgsDict(TypedDict, total=False):
 class PoolAddress(TypedDict, total=False):
     """
     Output type of Element ``<address>``. At source.adapter.parentaddr.address. See
-    https://libvirt.org/formatstorage.html#source-elements
+    https://libvirt.org/formatstorage.html#source-elements Each key is documented on
+    PoolAddressArgsDict.
     """
 
     domain: int | str
-    """
-    Attribute ``domain`` of ``<address>``: an integer. A change takes effect by restarting the pool.
-    """
 
     bus: int | str
-    """
-    Attribute ``bus`` of ``<address>``: an integer. A change takes effect by restarting the pool.
-    """
 
     slot: int | str
-    """
-    Attribute ``slot`` of ``<address>``: an integer. A change takes effect by restarting the pool.
-    """
 
     function: int | str
-    """
-    Attribute ``function`` of ``<address>``: an integer. A change takes effect by restarting the
-    pool.
-    """
 
     multifunction: bool
-    """
-    Attribute ``multifunction`` of ``<address>``: a boolean. A change takes effect by restarting the
-    pool.
-    """
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """

@@ -81,27 +81,15 @@ class VolumeSourceArgsDict(TypedDict, total=False):
 class VolumeSource(TypedDict, total=False):
     """
     Output type of Element ``<source>``. At source. See
-    https://libvirt.org/formatstorage.html#storage-volume-general-metadata
+    https://libvirt.org/formatstorage.html#storage-volume-general-metadata Each key is documented on
+    VolumeSourceArgsDict.
     """
 
     devices: list[VolumeDevice | str]
-    """
-    A list; one item may also be written alone under ``device``. Each item: Element ``<device>``.
-    The value of its only attribute may stand for the dict (``x`` for ``{'path': x}``). A change
-    replaces the cloud-init disk.
-    """
 
     device: VolumeDevice | str
-    """
-    One item of ``devices``, written alone. Element ``<device>``. The value of its only attribute
-    may stand for the dict (``x`` for ``{'path': x}``). A change replaces the cloud-init disk.
-    """
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class VolumeCapacityArgsDict(TypedDict, total=False):
@@ -131,23 +119,15 @@ class VolumeCapacity(TypedDict, total=False):
     """
     Output type of Element ``<capacity>``, a size: an integer in bytes, or ``{'value': 2, 'unit':
     'GiB'}``. At capacity. See
-    https://libvirt.org/formatstorage.html#storage-volume-general-metadata
+    https://libvirt.org/formatstorage.html#storage-volume-general-metadata Each key is documented on
+    VolumeCapacityArgsDict.
     """
 
     unit: str
-    """
-    Attribute ``unit`` of ``<capacity>``: a unit such as 'KiB', 'MiB', 'G'. Default: bytes. A change
-    is applied live.
-    """
 
     value: int
-    """The element's text: an integer."""
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class VolumeAllocationArgsDict(TypedDict, total=False):
@@ -177,23 +157,15 @@ class VolumeAllocation(TypedDict, total=False):
     """
     Output type of Element ``<allocation>``, a size: an integer in bytes, or ``{'value': 2, 'unit':
     'GiB'}``. At allocation. See
-    https://libvirt.org/formatstorage.html#storage-volume-general-metadata
+    https://libvirt.org/formatstorage.html#storage-volume-general-metadata Each key is documented on
+    VolumeAllocationArgsDict.
     """
 
     unit: str
-    """
-    Attribute ``unit`` of ``<allocation>``: a unit such as 'KiB', 'MiB', 'G'. Default: bytes. A
-    change replaces the cloud-init disk.
-    """
 
     value: int
-    """The element's text: an integer."""
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class VolumePhysicalArgsDict(TypedDict, total=False):
@@ -223,23 +195,15 @@ class VolumePhysical(TypedDict, total=False):
     """
     Output type of Element ``<physical>``, a size: an integer in bytes, or ``{'value': 2, 'unit':
     'GiB'}``. At physical. See
-    https://libvirt.org/formatstorage.html#storage-volume-general-metadata
+    https://libvirt.org/formatstorage.html#storage-volume-general-metadata Each key is documented on
+    VolumePhysicalArgsDict.
     """
 
     unit: str
-    """
-    Attribute ``unit`` of ``<physical>``: a unit such as 'KiB', 'MiB', 'G'. Default: bytes. A change
-    replaces the cloud-init disk.
-    """
 
     value: int
-    """The element's text: an integer."""
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class VolumeTargetArgsDict(TypedDict, total=False):
@@ -294,50 +258,29 @@ class VolumeTargetArgsDict(TypedDict, total=False):
 class VolumeTarget(TypedDict, total=False):
     """
     Output type of Element ``<target>``. At target. See
-    https://libvirt.org/formatstorage.html#target-elements-1
+    https://libvirt.org/formatstorage.html#target-elements-1 Each key is documented on
+    VolumeTargetArgsDict.
     """
 
     path: str
-    """Element ``<path>``: its text, a string. A change replaces the cloud-init disk."""
 
     format: VolumeFormat | Literal['unknown', 'raw', 'dir', 'bochs', 'cloop', 'dmg', 'iso', 'vpc', 'vdi', 'fat', 'vhd', 'ploop', 'luks', 'cow', 'qcow', 'qcow2', 'qed', 'vmdk', 'none', 'auto', 'ext2', 'ext3', 'ext4', 'ufs', 'iso9660', 'udf', 'gfs', 'gfs2', 'vfat', 'hfs+', 'xfs', 'ocfs2', 'vmfs', 'linux', 'fat16', 'fat32', 'linux-swap', 'linux-lvm', 'linux-raid', 'extended']
-    """
-    Element ``<format>``. The value of its only attribute may stand for the dict (``x`` for
-    ``{'type': x}``). A change replaces the cloud-init disk.
-    """
 
     permissions: VolumePermissions
-    """Element ``<permissions>``. A change replaces the cloud-init disk."""
 
     timestamps: VolumeTimestamps
-    """Element ``<timestamps>``. A change replaces the cloud-init disk."""
 
     encryption: VolumeEncryption
-    """Element ``<encryption>``. A change replaces the cloud-init disk."""
 
     compat: str
-    """
-    Element ``<compat>``: its text, a string matching '[0-9]+\\\\.[0-9]+'. A change replaces the
-    cloud-init disk.
-    """
 
     nocow: bool
-    """Element ``<nocow/>``: present when True. A change replaces the cloud-init disk."""
 
     cluster_size: VolumeClusterSize | int
-    """
-    Element ``<clusterSize>``, a size: an integer in bytes, or ``{'value': 2, 'unit': 'GiB'}``. A
-    change replaces the cloud-init disk.
-    """
 
     features: VolumeFeatures
-    """Element ``<features>``. A change replaces the cloud-init disk."""
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class VolumeBackingStoreArgsDict(TypedDict, total=False):
@@ -374,32 +317,19 @@ class VolumeBackingStoreArgsDict(TypedDict, total=False):
 class VolumeBackingStore(TypedDict, total=False):
     """
     Output type of Element ``<backingStore>``. At backing_store. See
-    https://libvirt.org/formatstorage.html#backing-store-elements
+    https://libvirt.org/formatstorage.html#backing-store-elements Each key is documented on
+    VolumeBackingStoreArgsDict.
     """
 
     path: str
-    """
-    Element ``<path>``: its text, an absolute path. Required by libvirt's schema. A change replaces
-    the cloud-init disk.
-    """
 
     format: VolumeFormat | Literal['unknown', 'raw', 'dir', 'bochs', 'cloop', 'dmg', 'iso', 'vpc', 'vdi', 'fat', 'vhd', 'ploop', 'luks', 'cow', 'qcow', 'qcow2', 'qed', 'vmdk', 'none', 'auto', 'ext2', 'ext3', 'ext4', 'ufs', 'iso9660', 'udf', 'gfs', 'gfs2', 'vfat', 'hfs+', 'xfs', 'ocfs2', 'vmfs', 'linux', 'fat16', 'fat32', 'linux-swap', 'linux-lvm', 'linux-raid', 'extended']
-    """
-    Element ``<format>``. The value of its only attribute may stand for the dict (``x`` for
-    ``{'type': x}``). A change replaces the cloud-init disk.
-    """
 
     permissions: VolumePermissions
-    """Element ``<permissions>``. A change replaces the cloud-init disk."""
 
     timestamps: VolumeTimestamps
-    """Element ``<timestamps>``. A change replaces the cloud-init disk."""
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class VolumeDeviceArgsDict(TypedDict, total=False):
@@ -438,32 +368,17 @@ class VolumeDevice(TypedDict, total=False):
     """
     Output type of Element ``<device>``. The value of its only attribute may stand for the dict
     (``x`` for ``{'path': x}``). At source.devices. See
-    https://libvirt.org/formatstorage.html#storage-volume-general-metadata
+    https://libvirt.org/formatstorage.html#storage-volume-general-metadata Each key is documented on
+    VolumeDeviceArgsDict.
     """
 
     path: str
-    """
-    Attribute ``path`` of ``<device>``: an absolute path. Required in ``<device>``. A change
-    replaces the cloud-init disk.
-    """
 
     extents: list[VolumeExtent]
-    """
-    A list; one item may also be written alone under ``extent``. Each item: Element ``<extent>``. A
-    change replaces the cloud-init disk.
-    """
 
     extent: VolumeExtent
-    """
-    One item of ``extents``, written alone. Element ``<extent>``. A change replaces the cloud-init
-    disk.
-    """
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class VolumeFormatArgsDict(TypedDict, total=False):
@@ -493,23 +408,13 @@ class VolumeFormat(TypedDict, total=False):
     """
     Output type of Element ``<format>``. The value of its only attribute may stand for the dict
     (``x`` for ``{'type': x}``). At target.format, backing_store.format. See
-    https://libvirt.org/formatstorage.html#target-elements-1
+    https://libvirt.org/formatstorage.html#target-elements-1 Each key is documented on
+    VolumeFormatArgsDict.
     """
 
     type: Literal['unknown', 'raw', 'dir', 'bochs', 'cloop', 'dmg', 'iso', 'vpc', 'vdi', 'fat', 'vhd', 'ploop', 'luks', 'cow', 'qcow', 'qcow2', 'qed', 'vmdk', 'none', 'auto', 'ext2', 'ext3', 'ext4', 'ufs', 'iso9660', 'udf', 'gfs', 'gfs2', 'vfat', 'hfs+', 'xfs', 'ocfs2', 'vmfs', 'linux', 'fat16', 'fat32', 'linux-swap', 'linux-lvm', 'linux-raid', 'extended']
-    """
-    Attribute ``type`` of ``<format>``: one of 'unknown', 'raw', 'dir', 'bochs', 'cloop', 'dmg',
-    'iso', 'vpc', 'vdi', 'fat', 'vhd', 'ploop', 'luks', 'cow', 'qcow', 'qcow2', 'qed', 'vmdk',
-    'none', 'auto', 'ext2', 'ext3', 'ext4', 'ufs', 'iso9660', 'udf', 'gfs', 'gfs2', 'vfat', 'hfs+',
-    'xfs', 'ocfs2', 'vmfs', 'linux', 'fat16', 'fat32', 'linux-swap', 'linux-lvm', 'linux-raid',
-    'extended'. Required in ``<format>``. A change replaces the cloud-init disk.
-    """
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class VolumePermissionsArgsDict(TypedDict, total=False):
@@ -547,33 +452,19 @@ class VolumePermissionsArgsDict(TypedDict, total=False):
 class VolumePermissions(TypedDict, total=False):
     """
     Output type of Element ``<permissions>``. At target.permissions, backing_store.permissions. See
-    https://libvirt.org/formatstorage.html#target-elements-1
+    https://libvirt.org/formatstorage.html#target-elements-1 Each key is documented on
+    VolumePermissionsArgsDict.
     """
 
     mode: str | int
-    """
-    Element ``<mode>``: its text, an octal mode string such as '0755'. A change replaces the
-    cloud-init disk.
-    """
 
     owner: int | Literal['-1']
-    """
-    Element ``<owner>``: its text, an integer or one of '-1'. A change replaces the cloud-init disk.
-    """
 
     group: int | Literal['-1']
-    """
-    Element ``<group>``: its text, an integer or one of '-1'. A change replaces the cloud-init disk.
-    """
 
     label: str
-    """Element ``<label>``: its text, a string. A change replaces the cloud-init disk."""
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class VolumeTimestampsArgsDict(TypedDict, total=False):
@@ -616,38 +507,19 @@ class VolumeTimestampsArgsDict(TypedDict, total=False):
 class VolumeTimestamps(TypedDict, total=False):
     """
     Output type of Element ``<timestamps>``. At target.timestamps, backing_store.timestamps. See
-    https://libvirt.org/formatstorage.html#target-elements-1
+    https://libvirt.org/formatstorage.html#target-elements-1 Each key is documented on
+    VolumeTimestampsArgsDict.
     """
 
     atime: str
-    """
-    Element ``<atime>``: its text, a string matching '[0-9]+(\\\\.[0-9]{0,9})?'. A change replaces
-    the cloud-init disk.
-    """
 
     btime: str
-    """
-    Element ``<btime>``: its text, a string matching '[0-9]+(\\\\.[0-9]{0,9})?'. A change replaces
-    the cloud-init disk.
-    """
 
     ctime: str
-    """
-    Element ``<ctime>``: its text, a string matching '[0-9]+(\\\\.[0-9]{0,9})?'. A change replaces
-    the cloud-init disk.
-    """
 
     mtime: str
-    """
-    Element ``<mtime>``: its text, a string matching '[0-9]+(\\\\.[0-9]{0,9})?'. A change replaces
-    the cloud-init disk.
-    """
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class VolumeEncryptionArgsDict(TypedDict, total=False):
@@ -696,44 +568,23 @@ class VolumeEncryptionArgsDict(TypedDict, total=False):
 class VolumeEncryption(TypedDict, total=False):
     """
     Output type of Element ``<encryption>``. At target.encryption. See
-    https://libvirt.org/formatstorage.html#target-elements-1
+    https://libvirt.org/formatstorage.html#target-elements-1 Each key is documented on
+    VolumeEncryptionArgsDict.
     """
 
     format: Literal['default', 'qcow', 'luks', 'luks2', 'luks-any']
-    """
-    Attribute ``format`` of ``<encryption>``: one of 'default', 'qcow', 'luks', 'luks2', 'luks-any'.
-    Required in ``<encryption>``. A change replaces the cloud-init disk.
-    """
 
     engine: Literal['qemu', 'librbd']
-    """
-    Attribute ``engine`` of ``<encryption>``: one of 'qemu', 'librbd'. A change replaces the
-    cloud-init disk.
-    """
 
     secrets: list[VolumeSecret]
-    """
-    A list; one item may also be written alone under ``secret``. Each item: Element ``<secret>``. A
-    change replaces the cloud-init disk.
-    """
 
     cipher: VolumeCipher
-    """Element ``<cipher>``. A change replaces the cloud-init disk."""
 
     ivgen: VolumeIvgen
-    """Element ``<ivgen>``. A change replaces the cloud-init disk."""
 
     secret: VolumeSecret
-    """
-    One item of ``secrets``, written alone. Element ``<secret>``. A change replaces the cloud-init
-    disk.
-    """
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class VolumeClusterSizeArgsDict(TypedDict, total=False):
@@ -762,22 +613,14 @@ class VolumeClusterSize(TypedDict, total=False):
     """
     Output type of Element ``<clusterSize>``, a size: an integer in bytes, or ``{'value': 2, 'unit':
     'GiB'}``. At target.cluster_size. See https://libvirt.org/formatstorage.html#target-elements-1
+    Each key is documented on VolumeClusterSizeArgsDict.
     """
 
     unit: str
-    """
-    Attribute ``unit`` of ``<clusterSize>``: a unit such as 'KiB', 'MiB', 'G'. Default: bytes. A
-    change replaces the cloud-init disk.
-    """
 
     value: int
-    """The element's text: an integer."""
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class VolumeFeaturesArgsDict(TypedDict, total=False):
@@ -802,20 +645,15 @@ class VolumeFeaturesArgsDict(TypedDict, total=False):
 class VolumeFeatures(TypedDict, total=False):
     """
     Output type of Element ``<features>``. At target.features. See
-    https://libvirt.org/formatstorage.html#target-elements-1
+    https://libvirt.org/formatstorage.html#target-elements-1 Each key is documented on
+    VolumeFeaturesArgsDict.
     """
 
     lazy_refcounts: bool
-    """Element ``<lazy_refcounts/>``: present when True. A change replaces the cloud-init disk."""
 
     extended_l2: bool
-    """Element ``<extended_l2/>``: present when True. A change replaces the cloud-init disk."""
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class VolumeExtentArgsDict(TypedDict, total=False):
@@ -846,26 +684,15 @@ class VolumeExtentArgsDict(TypedDict, total=False):
 class VolumeExtent(TypedDict, total=False):
     """
     Output type of Element ``<extent>``. At source.devices.extents. See
-    https://libvirt.org/formatstorage.html#storage-volume-general-metadata
+    https://libvirt.org/formatstorage.html#storage-volume-general-metadata Each key is documented on
+    VolumeExtentArgsDict.
     """
 
     start: int
-    """
-    Attribute ``start`` of ``<extent>``: an integer. Required in ``<extent>``. A change replaces the
-    cloud-init disk.
-    """
 
     end: int
-    """
-    Attribute ``end`` of ``<extent>``: an integer. Required in ``<extent>``. A change replaces the
-    cloud-init disk.
-    """
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class VolumeSecretArgsDict(TypedDict, total=False):
@@ -896,26 +723,17 @@ class VolumeSecretArgsDict(TypedDict, total=False):
 class VolumeSecret(TypedDict, total=False):
     """
     Output type of Element ``<secret>``. At target.encryption.secrets. See
-    https://libvirt.org/formatstorage.html#target-elements-1
+    https://libvirt.org/formatstorage.html#target-elements-1 Each key is documented on
+    VolumeSecretArgsDict.
     """
 
     type: Literal['passphrase']
-    """
-    Attribute ``type`` of ``<secret>``: one of 'passphrase'. Required in ``<secret>``. A change
-    replaces the cloud-init disk.
-    """
 
     uuid: str
-    """Attribute ``uuid`` of ``<secret>``: a UUID. A change replaces the cloud-init disk."""
 
     usage: str
-    """Attribute ``usage`` of ``<secret>``: a string. A change replaces the cloud-init disk."""
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class VolumeCipherArgsDict(TypedDict, total=False):
@@ -952,32 +770,19 @@ class VolumeCipherArgsDict(TypedDict, total=False):
 class VolumeCipher(TypedDict, total=False):
     """
     Output type of Element ``<cipher>``. At target.encryption.cipher. See
-    https://libvirt.org/formatstorage.html#target-elements-1
+    https://libvirt.org/formatstorage.html#target-elements-1 Each key is documented on
+    VolumeCipherArgsDict.
     """
 
     name: str
-    """
-    Attribute ``name`` of ``<cipher>``: a string. Required in ``<cipher>``. A change replaces the
-    cloud-init disk.
-    """
 
     size: int
-    """
-    Attribute ``size`` of ``<cipher>``: an integer. Required in ``<cipher>``. A change replaces the
-    cloud-init disk.
-    """
 
     mode: str
-    """Attribute ``mode`` of ``<cipher>``: a string. A change replaces the cloud-init disk."""
 
     hash: str
-    """Attribute ``hash`` of ``<cipher>``: a string. A change replaces the cloud-init disk."""
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
 
 
 class VolumeIvgenArgsDict(TypedDict, total=False):
@@ -1005,20 +810,12 @@ class VolumeIvgenArgsDict(TypedDict, total=False):
 class VolumeIvgen(TypedDict, total=False):
     """
     Output type of Element ``<ivgen>``. At target.encryption.ivgen. See
-    https://libvirt.org/formatstorage.html#target-elements-1
+    https://libvirt.org/formatstorage.html#target-elements-1 Each key is documented on
+    VolumeIvgenArgsDict.
     """
 
     name: str
-    """
-    Attribute ``name`` of ``<ivgen>``: a string. Required in ``<ivgen>``. A change replaces the
-    cloud-init disk.
-    """
 
     hash: str
-    """Attribute ``hash`` of ``<ivgen>``: a string. A change replaces the cloud-init disk."""
 
     _extra: Extra
-    """
-    What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
-    ``elements`` (strings of XML) and ``text``.
-    """
