@@ -12,17 +12,11 @@ from typing import Any
 
 from . import __version__, xml
 from .providers import LOGIC, ResourceLogic
+from .xml import policy
 from .xml.spec import Attr, Child, ElementSpec, ValueType
 
 PACKAGE = "libvirt"
-DOCS = {
-    "domain": "https://libvirt.org/formatdomain.html",
-    "network": "https://libvirt.org/formatnetwork.html",
-    "pool": "https://libvirt.org/formatstorage.html",
-    "volume": "https://libvirt.org/formatstorage.html",
-    "nodedev": "https://libvirt.org/formatnode.html",
-    "domainsnapshot": "https://libvirt.org/formatsnapshot.html",
-}
+DOCS = policy.DOC_PAGES  # libvirt's page for each kind
 _INPUT_TYPES = {"bool": {"type": "boolean"}, "str": {"type": "string"},
                 "int": {"type": "integer"}, "dict": {"type": "object"},
                 "str|dict": {"oneOf": [{"type": "string"}, {"type": "object"}]}}

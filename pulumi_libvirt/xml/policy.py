@@ -304,16 +304,21 @@ UPDATE_MODES = {
 }
 
 
-def update_mode(kind: str, path: str) -> str:
-    """How a change at ``path`` is applied: live, at next boot/restart, or by replacing."""
-    best, mode = -1, UPDATE_MODES.get((kind, ""), "replace")
-    for (row_kind, prefix), row_mode in UPDATE_MODES.items():
+def _longest_prefix(rows: dict, kind: str, path: str) -> object:
+    """The value of the ``(kind, prefix)`` row whose prefix of ``path`` is longest (the kind's
+    ``""`` row when no other matches), or None."""
+    best, found = -1, rows.get((kind, ""))
+    for (row_kind, prefix), value in rows.items():
         if row_kind != kind or not prefix:
             continue
         if (path == prefix or path.startswith(prefix + ".")) and len(prefix) > best:
-            best, mode = len(prefix), row_mode
-    return mode
+            best, found = len(prefix), value
+    return found
 
+
+def update_mode(kind: str, path: str) -> str:
+    """How a change at ``path`` is applied: live, at next boot/restart, or by replacing."""
+    return str(_longest_prefix(UPDATE_MODES, kind, path) or "replace")
 
 # ---------------------------------------------------------------- the typed API (generated)
 
@@ -419,11 +424,5 @@ DOC_ANCHORS = {
 
 def doc_link(kind: str, path: str) -> str:
     """The address of the section of libvirt's documentation about ``path`` of ``kind``."""
-    best, anchor = -1, None
-    for (row_kind, prefix), row_anchor in DOC_ANCHORS.items():
-        if row_kind != kind:
-            continue
-        if (not prefix or path == prefix or path.startswith(prefix + ".")) and len(prefix) > best:
-            best, anchor = len(prefix), row_anchor
-    page = DOC_PAGES[kind]
-    return f"{page}#{anchor}" if anchor else page
+    anchor = _longest_prefix(DOC_ANCHORS, kind, path)
+    return f"{DOC_PAGES[kind]}#{anchor}" if anchor else DOC_PAGES[kind]
