@@ -3,7 +3,8 @@
 The classes themselves (``Pool``, ``Volume``, ...) are generated, one module per resource of
 the logic registry, with a documented keyword per input and typed outputs
 (``pulumi_libvirt/generated``, written by ``scripts/generate.py``); what they share at run time
-is here.
+is here. A resource that needs program-side behaviour of its own gets a class
+``<Name>Base(LibvirtResource)`` here, and its generated class derives from it.
 """
 
 from __future__ import annotations

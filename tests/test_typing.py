@@ -69,6 +69,8 @@ libvirt.Pool("f", name="f", type="dir", source={"format": {"type": "ext5"}})
 libvirt.Volume("g", args=libvirt.VolumeArgs(name="g", pool="images", capacity="big"))
 target: libvirt.types.PoolTargetArgsDict = {"path": "/srv/h", "permisions": {"mode": "0755"}}
 source: libvirt.types.PoolSourceArgsDict = {"format": {"type": "ext5"}}
+libvirt.get_volume(pool="default", nme="base.qcow2")
+pulumi.export("base", libvirt.get_volume(key="/x").pth)
 '''
 
 
@@ -92,6 +94,8 @@ def test_each_mistake_gets_one_error_naming_it(tmp_path: Path) -> None:
         # ... and with the nested type written out, the key itself or the key that holds it.
         14: 'Extra key "permisions" for TypedDict "PoolTargetArgsDict"',
         15: 'Incompatible types (expression has type "dict[str, str]", TypedDict item "format"',
+        16: 'Unexpected keyword argument "nme" for "get_volume"; did you mean "name"?',
+        17: '"VolumeInfo" has no attribute "pth"; maybe "path"?',
     }
     assert sorted(found) == sorted(expected), found
     for number, words in expected.items():
@@ -192,3 +196,19 @@ def test_unknown_keys_still_reach_check_at_preview() -> None:
     reasons = {(f.name, f.property): f.reason for f in failed.value.failures}
     assert reasons[("disk", "fromat")] == "unknown key 'fromat'; did you mean 'format'?"
     assert reasons[("viaargs", "pol")].startswith("unknown key 'pol'; did you mean 'pool'")
+
+
+def test_a_resource_with_program_side_behaviour_derives_from_its_own_base(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``resources.<Name>Base`` (hand-written) is what the generated class derives from."""
+    from pulumi_libvirt import resources
+    from pulumi_libvirt.typegen.resources import ResourceModule
+    from pulumi_libvirt.typegen.types import KindTypes
+
+    module = ResourceModule(LOGIC["Volume"], KindTypes("volume", "volume"))
+    assert 'class Volume(LibvirtResource, module="libvirt"' in module.render()
+    monkeypatch.setattr(resources, "VolumeBase",
+                        type("VolumeBase", (resources.LibvirtResource,), {}), raising=False)
+    text = module.render()
+    assert 'class Volume(VolumeBase, module="libvirt", name="Volume")' in text
+    assert "from ..resources import VolumeBase" in text

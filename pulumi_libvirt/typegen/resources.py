@@ -152,6 +152,16 @@ class ResourceModule:
             f"- ``{n}``: {d}" for n, d in computed))
         return "\n\n".join(lines)
 
+    def base(self) -> str:
+        """The class the resource derives from: ``resources.<Name>Base`` when the resource has
+        program-side behaviour of its own, else ``LibvirtResource``."""
+        from .. import resources
+
+        own = getattr(resources, f"{self.logic.type_name}Base", None)
+        if isinstance(own, type) and issubclass(own, resources.LibvirtResource):
+            return own.__name__
+        return "LibvirtResource"
+
     def type_imports(self) -> list[str]:
         found = set()
         for param in self.params:
@@ -171,7 +181,7 @@ class ResourceModule:
             "from typing import TYPE_CHECKING, Any, Literal, TypedDict\n\n",
             "import pulumi\n\n",
             "from ..providers import LOGIC\n",
-            "from ..resources import LibvirtResource\n",
+            f"from ..resources import {self.base()}\n",
         ]
         if imports:
             out.append("\nif TYPE_CHECKING:\n")
@@ -189,7 +199,8 @@ class ResourceModule:
             out.append(f"\n    {param.name}: {param.annotation}\n")
             out.append(words.docstring(param.doc, "    "))
         # the resource
-        out.append(f'\n\nclass {name}(LibvirtResource, module="libvirt", name="{name}"):\n')
+        base = self.base()
+        out.append(f'\n\nclass {name}({base}, module="libvirt", name="{name}"):\n')
         out.append(words.docstring(self.class_doc(), "    "))
         out.append(f'\n    _logic = LOGIC["{name}"]\n')
         # For type checkers only: at run time the SDK reads a resource class's annotations
