@@ -3,8 +3,10 @@ resource logic registry (providers.LOGIC); do not edit."""
 
 from .cloud_init_disk import CloudInitDisk, CloudInitDiskArgs
 from .combustion import Combustion, CombustionArgs
+from .domain import Domain, DomainArgs
 from .ignition import Ignition, IgnitionArgs
+from .network import Network, NetworkArgs
 from .pool import Pool, PoolArgs
 from .volume import Volume, VolumeArgs
 
-__all__ = ["CloudInitDisk", "CloudInitDiskArgs", "Combustion", "CombustionArgs", "Ignition", "IgnitionArgs", "Pool", "PoolArgs", "Volume", "VolumeArgs"]
+__all__ = ["CloudInitDisk", "CloudInitDiskArgs", "Combustion", "CombustionArgs", "Domain", "DomainArgs", "Ignition", "IgnitionArgs", "Network", "NetworkArgs", "Pool", "PoolArgs", "Volume", "VolumeArgs"]

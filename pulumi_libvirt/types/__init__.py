@@ -16,10 +16,12 @@ from ._extra import Extra, ExtraArgsDict
 __all__ = ["Extra", "ExtraArgsDict"]
 
 if TYPE_CHECKING:
+    from .domain import *  # noqa: F403
+    from .network import *  # noqa: F403
     from .pool import *  # noqa: F403
     from .volume import *  # noqa: F403
 
-_MODULES = {"Pool": "pool", "Volume": "volume"}
+_MODULES = {"Domain": "domain", "Network": "network", "Pool": "pool", "Volume": "volume"}
 
 
 def __getattr__(name: str) -> Any:
