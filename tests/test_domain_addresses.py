@@ -10,6 +10,7 @@ from domains import domain_names, guest_program, network, subnet
 from harness import Engine, ProviderError
 
 from pulumi_libvirt.connection import LibvirtError
+from pulumi_libvirt.providers import DomainLogic
 from pulumi_libvirt.providers.domain import addresses
 
 MAC = "52:54:00:aa:00:01"
@@ -110,7 +111,7 @@ def test_agent_addresses_by_mac_without_loopback_and_link_local(fast_polls) -> N
         {"type": 0, "addr": "10.210.9.20", "prefix": 24},
     ])
     props = model()
-    definition = addresses.strip(model())
+    definition = DomainLogic().desired_model(model())
     addresses.wait(NoLeases(), dom, definition, props, "domain 'web'", "qemu:///system")
     assert dom.asked == 3  # waited for the agent to come up
     assert addresses.current(NoLeases(), dom, definition, props) == [
@@ -121,7 +122,7 @@ def test_agent_timeout_message(monkeypatch, fast_polls) -> None:
     dom = FakeAgentDomain(ready=10**6, addresses=[])
     props = model("any")
     props["devices"]["interfaces"][0]["wait_for_ip"]["timeout"] = 0.2
-    definition = addresses.strip(model("any"))
+    definition = DomainLogic().desired_model(model("any"))
     with pytest.raises(LibvirtError) as error:
         addresses.wait(NoLeases(), dom, definition, props, "domain 'web'", "qemu:///system")
     assert str(error.value) == (
@@ -134,7 +135,7 @@ def test_agent_timeout_message(monkeypatch, fast_polls) -> None:
 def test_agent_only_with_its_channel(fast_polls) -> None:
     dom = FakeAgentDomain(ready=1, addresses=[{"type": 0, "addr": "10.0.0.5", "prefix": 8}])
     props = model("agent")
-    definition = addresses.strip(model())
+    definition = DomainLogic().desired_model(model())
     del definition["devices"]["channels"]
     props["devices"]["interfaces"][0]["wait_for_ip"]["timeout"] = 0.05
     with pytest.raises(LibvirtError) as error:

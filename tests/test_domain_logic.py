@@ -138,7 +138,7 @@ def test_credentials_are_secret_outputs_and_never_echoed() -> None:
 
 @pytest.mark.parametrize("value, problem", [
     ({"source": "lease", "timeout": 0}, ("devices.interfaces[0].wait_for_ip.timeout",
-                                         "expected a positive number of seconds, got 0")),
+                                         "expected 1 or more seconds, got 0")),
     ({"sauce": "lease"}, ("devices.interfaces[0].wait_for_ip.sauce",
                           "unknown key 'sauce': expected 'source' or 'timeout'")),
     ("yes", ("devices.interfaces[0].wait_for_ip",
@@ -156,3 +156,36 @@ def test_wait_for_ip_stays_out_of_the_xml() -> None:
     model = logic.desired_model(vm(devices={"interfaces": [nic]}))
     assert "wait_for_ip" not in xml.to_xml("domain", model)
     assert nic["wait_for_ip"] is True  # the inputs themselves are untouched
+
+
+def test_wait_for_ip_written_under_the_singular_is_checked_and_left_out() -> None:
+    """``devices.interface`` (one interface written alone) takes wait_for_ip like the list."""
+    nic = {"type": "network", "source": {"network": "default"},
+           "wait_for_ip": {"source": "arp"}}
+    _inputs, problems = DomainLogic().check({}, vm(devices={"interface": nic}))
+    assert [(p.path, p.message) for p in problems] == [
+        ("devices.interface.wait_for_ip.source", "expected one of 'any', 'lease', 'agent', "
+                                                 "got 'arp'")]
+    model = DomainLogic().desired_model(vm(devices={"interface": dict(nic, wait_for_ip=True)}))
+    assert "wait_for_ip" not in xml.to_xml("domain", model)
+
+
+def test_outputs_keep_wait_for_ip_on_the_interface_it_was_written_on() -> None:
+    """Matched by MAC when libvirt lists the interfaces in another order, else by position."""
+    first = {"type": "network", "source": {"network": "a"},
+             "mac": {"address": "52:54:00:00:00:01"}}
+    second = {"type": "network", "source": {"network": "b"},
+              "mac": {"address": "52:54:00:00:00:02"}}
+    props = vm(devices={"interfaces": [first, dict(second, wait_for_ip={"timeout": 9})]})
+    logic = DomainLogic()
+    live = dict(logic.desired_model(props))
+    live["devices"] = {"interfaces": [second, first]}
+    outs = logic.outputs(props, list(props), live, {}, {})
+    interfaces = outs["devices"]["interfaces"]
+    assert [i.get("wait_for_ip") for i in interfaces] == [None, {"timeout": 9}]
+    assert [i["source"]["network"] for i in interfaces] == ["a", "b"]
+    assert logic.diff(outs, props).changes == []
+    again = vm(devices={"interfaces": [first, dict(second, wait_for_ip=True)]})
+    changed = logic.diff(outs, again)
+    assert (changed.changes, changed.replaces) == (["devices"], [])
+    assert "wait_for_ip changes: waits for the addresses now" in changed.summary()

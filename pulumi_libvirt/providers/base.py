@@ -24,22 +24,17 @@ from .. import xml
 from ..connection import LibvirtError, described, resolve_uri, run
 from ..xml import UNKNOWN, Problem, has_unknown
 from ..xml.check import suggest
+from .inputs import (
+    Input,
+    input_problems,
+    nested_problems,
+    nested_values,
+    restore_nested,
+    strip_nested,
+)
 
 INPUT_KEYS = "__input_keys"  # hidden output: the top-level keys the user wrote
 RESOURCE_NAME = "__name"  # hidden input: Pulumi's name for the resource (resources.py sets it)
-
-
-@dataclass(frozen=True)
-class Input:
-    """A provider-only input: not libvirt XML, documented as such."""
-
-    name: str
-    type: str  # "bool" | "str" | "int" | "dict" | "str|dict"
-    doc: str
-    default: Any = None
-    on_change: str = "update"  # "update" in place, "replace", or "none" (nothing to do now)
-    live: bool = False  # read back from libvirt on refresh (autostart, running)
-    secret: bool = False  # kept secret in the state even when given in plain text
 
 
 @dataclass
@@ -77,10 +72,6 @@ COMMON_INPUTS = (
     Input("adopt", "bool", "Take over an existing object of the same name instead of failing "
           "(dynamic providers cannot `pulumi import`).", default=False, on_change="none"),
 )
-
-_PY_TYPES = {"bool": (bool,), "str": (str,), "int": (int,), "dict": (dict,),
-             "str|dict": (str, dict)}
-
 
 def get_path(model: Any, path: str) -> Any:
     for step in path.split("."):
@@ -149,6 +140,9 @@ class ResourceLogic:
     type_name: ClassVar[str]  # Pulumi type name: "Pool"
     noun: ClassVar[str]  # used in messages: "pool"
     inputs: ClassVar[tuple[Input, ...]] = ()
+    # Provider-only keys inside XML items: model path (``devices.interfaces``) -> their rows.
+    # Checked, kept out of the XML and in the outputs; typed and documented like ``inputs``.
+    nested_inputs: ClassVar[dict[str, tuple[Input, ...]]] = {}
     aliases: ClassVar[dict[str, str]] = {}  # input name -> XML path it stands for
     read_only_xml: ClassVar[frozenset] = frozenset()  # top-level XML keys not taken as inputs
     required: ClassVar[dict[str, str]] = {}  # input -> what it is ("required: <what>")
@@ -189,7 +183,7 @@ class ResourceLogic:
         for alias, path in self.aliases.items():
             if props.get(alias) is not None and (wanted is None or alias in wanted):
                 set_path(model, path, props[alias])
-        return model
+        return strip_nested(self.kind, self.nested_inputs, model)
 
     @staticmethod
     def user_keys(outs: dict) -> list[str]:
@@ -357,13 +351,7 @@ class ResourceLogic:
             if key.startswith("__") or value is None or value is UNKNOWN:
                 continue
             if key in provider:
-                expected = _PY_TYPES[provider[key].type]
-                if isinstance(value, expected) and not (
-                    provider[key].type == "int" and isinstance(value, bool)
-                ):
-                    continue
-                problems.append(Problem(key, f"expected {_TYPE_WORDS[provider[key].type]}, "
-                                             f"got {type(value).__name__} {value!r}"))
+                problems.extend(input_problems(provider[key], value, key))
             elif key not in known:
                 hint = suggest(key, known)
                 if key in self.read_only_xml:
@@ -378,14 +366,15 @@ class ResourceLogic:
             direct = get_path(self.desired_model(news, keys=[path.split(".")[0]]), path)
             if news.get(alias) is not None and direct is not None and direct != news[alias]:
                 problems.append(Problem(alias, f"conflicts with {path} ({direct!r})"))
-        for problem in (*xml_problems, *self.validate(olds, news)):
+        nested = nested_problems(self.kind, self.nested_inputs, news)
+        for problem in (*xml_problems, *nested, *self.validate(olds, news)):
             problems.append(self._as_written(problem, news))
         problems.extend(self._claim(news))
-        inputs = dict(news)
+        checked = dict(news)
         for name, spec in provider.items():
-            if spec.default is not None and inputs.get(name) is None:
-                inputs[name] = spec.default
-        return inputs, problems
+            if spec.default is not None and checked.get(name) is None:
+                checked[name] = spec.default
+        return checked, problems
 
     def _as_written(self, problem: Problem, news: dict) -> Problem:
         """The problem under the alias the user wrote, when its path lies under one."""
@@ -444,6 +433,7 @@ class ResourceLogic:
                 result.changes.append(name)
                 if spec.on_change == "replace":
                     result.replaces.append(name)
+        self._nested_changes(olds, news, before_keys, after_keys, result)
         result.changes = sorted(set(result.changes) | set(result.replaces))
         result.replaces = sorted(set(result.replaces))
         result.reboot = sorted(set(result.reboot))
@@ -451,6 +441,22 @@ class ResourceLogic:
         if result.replaces:
             result.delete_before_replace = self.same_identity(olds, news)
         return result
+
+    def _nested_changes(self, olds: dict, news: dict, before_keys, after_keys,
+                        result: Diff) -> None:
+        """Top-level keys whose nested inputs (``wait_for_ip`` of an interface) change."""
+        if not self.nested_inputs:
+            return
+        old = nested_values(self.kind, self.nested_inputs,
+                            {k: v for k, v in olds.items() if k in before_keys})
+        new = nested_values(self.kind, self.nested_inputs,
+                            {k: v for k, v in news.items() if k in after_keys})
+        rows = {row.name: row for found in self.nested_inputs.values() for row in found}
+        for top, name in {*old, *new}:
+            if old.get((top, name)) != new.get((top, name)):
+                result.changes.append(top)
+                if rows[name].on_change == "replace":
+                    result.replaces.append(top)
 
     def _input_for(self, path: str, written=()) -> str:
         """The input the user wrote that a changed XML path belongs to."""
@@ -516,6 +522,8 @@ class ResourceLogic:
                 outs[name] = live_inputs[name]
             elif props.get(name) is not None:
                 outs[name] = props[name]
+        restore_nested(self.kind, self.nested_inputs, outs,
+                       {k: v for k, v in props.items() if k in user_keys})
         outs.update(whole_numbers(computed))
         outs["uri"] = self.uri(props)
         outs[INPUT_KEYS] = sorted(set(user_keys))
@@ -540,6 +548,3 @@ def _shown(value: Any) -> str:
 def _sentences(problems: list[Problem]) -> str:
     return "; ".join(str(p) for p in problems)
 
-
-_TYPE_WORDS = {"bool": "a boolean", "str": "a string", "int": "an integer", "dict": "a dict",
-               "str|dict": "a string or a dict"}

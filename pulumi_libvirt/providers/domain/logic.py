@@ -49,6 +49,7 @@ class DomainLogic(ResourceLogic):
               "until the next boot; the pending_changes output lists them.", default=True,
               on_change="none"),
     )
+    nested_inputs = {addresses.INTERFACES: (addresses.WAIT_FOR_IP,)}
     read_only_xml = frozenset({"id"})
     required = {"name": "the domain's name", "type": "the hypervisor, such as 'kvm' or 'qemu'"}
     computed = {
@@ -69,9 +70,6 @@ class DomainLogic(ResourceLogic):
 
     # ------------------------------------------------------------ inputs
 
-    def desired_model(self, props: dict, keys=None) -> dict:
-        return addresses.strip(super().desired_model(props, keys))
-
     def check(self, olds: dict, news: dict):
         inputs, problems = super().check(olds, news)
         return inputs, [_redacted(p) for p in problems]
@@ -91,7 +89,6 @@ class DomainLogic(ResourceLogic):
         if isinstance(timeout, int) and not isinstance(timeout, bool) and timeout < 0:
             problems.append(Problem("shutdown_timeout", f"expected 0 or more seconds, got "
                                                         f"{timeout}"))
-        problems.extend(addresses.validate(news))
         current, memory = news.get("current_memory"), news.get("memory")
         if current is not None and memory is not None:
             now, most = xml.to_bytes("domain", current), xml.to_bytes("domain", memory)
@@ -125,7 +122,6 @@ class DomainLogic(ResourceLogic):
         found = changes.classify(old_model, new_model)
         words = changes.summary(found)
         if addresses.waits(olds) != addresses.waits(news):
-            result.changes = sorted({*result.changes, "devices"})
             result.notes.append("wait_for_ip changes: waits for the addresses now")
         if result.replaces:
             return result
@@ -177,9 +173,7 @@ class DomainLogic(ResourceLogic):
             "pending_changes": self._pending(dom, model, props, user_keys) if active else [],
         }
         running = {"running": active, "autostart": bool(dom.autostart())}
-        outs = self.outputs(props, user_keys, model, running, computed)
-        addresses.restore(outs, props)
-        return outs
+        return self.outputs(props, user_keys, model, running, computed)
 
     def _pending(self, dom, model: dict, props: dict, user_keys) -> list[str]:
         """What the definition says and the running guest does not have (a change that waits
