@@ -71,6 +71,12 @@ target: libvirt.types.PoolTargetArgsDict = {"path": "/srv/h", "permisions": {"mo
 source: libvirt.types.PoolSourceArgsDict = {"format": {"type": "ext5"}}
 libvirt.get_volume(pool="default", nme="base.qcow2")
 pulumi.export("base", libvirt.get_volume(key="/x").pth)
+libvirt.Domain("i", name="i", type="qemu", devices={"interface": {"wait_for_ip": {"source": "x"}}})
+wait: libvirt.types.DomainWaitForIpArgsDict = {"source": "arp", "timeout": 30}
+nic: libvirt.types.DomainDevicesInterfaceArgsDict = {"wait_for_ip": {"timeout": "9"}}
+where: libvirt.types.DomainInterfaceSourceArgsDict = {"network": "n", "wait_for_ip": True}
+libvirt.Domain("j", name="j", type="qemu", devices={"interfaces": [
+    {"type": "network", "wait_for_ip": {"source": "lease", "timeout": 30}}, {"wait_for_ip": True}]})
 '''
 
 
@@ -96,6 +102,12 @@ def test_each_mistake_gets_one_error_naming_it(tmp_path: Path) -> None:
         15: 'Incompatible types (expression has type "dict[str, str]", TypedDict item "format"',
         16: 'Unexpected keyword argument "nme" for "get_volume"; did you mean "name"?',
         17: '"VolumeInfo" has no attribute "pth"; maybe "path"?',
+        # wait_for_ip, a provider-only key of an interface: typed there, and only there
+        18: 'Argument "devices" to "Domain" has incompatible type',
+        19: 'Incompatible types (expression has type "Literal[\'arp\']", TypedDict item "source"',
+        20: 'Incompatible types (expression has type "dict[str, str]", TypedDict item '
+            '"wait_for_ip"',
+        21: 'Extra key "wait_for_ip" for TypedDict "DomainInterfaceSourceArgsDict"',
     }
     assert sorted(found) == sorted(expected), found
     for number, words in expected.items():
@@ -212,3 +224,51 @@ def test_a_resource_with_program_side_behaviour_derives_from_its_own_base(
     text = module.render()
     assert 'class Volume(VolumeBase, module="libvirt", name="Volume")' in text
     assert "from ..resources import VolumeBase" in text
+
+
+def test_provider_keys_inside_items_land_only_where_the_logic_takes_them(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ResourceLogic.nested_inputs`` is one row for checking, the types and schema.json. An
+    element spec shared by several paths (``<ip>`` of an interface, of its source, of a
+    hostdev) gets a type of its own at the path that takes the key, in both."""
+    from pulumi_libvirt.providers import DomainLogic, Input
+    from pulumi_libvirt.schema import build_schema
+    from pulumi_libvirt.typegen.types import KindTypes
+
+    probe = Input("probe", "str", "A probe.", values=("on", "off"))
+    monkeypatch.setattr(DomainLogic, "nested_inputs",
+                        {**DomainLogic.nested_inputs, "devices.interfaces.ips": (probe,)})
+    text = KindTypes("domain", "domain").render()
+
+    def typed_dict(name: str) -> str:
+        start = text.index(f"\nclass {name}(")
+        return text[start:text.index("\nclass ", start + 1)]
+
+    def item_type(holder: str, key: str) -> str:
+        found = re.search(rf"\n    {key}: pulumi\.Input\[Sequence\[pulumi\.Input\[(\w+)\]",
+                          typed_dict(holder))
+        assert found, (holder, key)
+        return found.group(1)
+
+    own = item_type("DomainDevicesInterfaceArgsDict", "ips")
+    shared = item_type("DomainInterfaceSourceArgsDict", "ips")
+    assert own != shared and item_type("DomainHostdevArgsDict", "ips") == shared
+    assert "probe: pulumi.Input[Literal['on', 'off']]" in typed_dict(own)
+    assert "(Provider input, not libvirt XML.)" in typed_dict(own)
+    assert "probe" not in typed_dict(shared)
+
+    types = build_schema()["types"]
+
+    def schema_item(holder: str, key: str) -> dict[str, Any]:
+        ref = types[f"libvirt:index:{holder}"]["properties"][key]["items"]["$ref"]
+        body: dict[str, Any] = types[ref.rsplit("/", 1)[1]]
+        return body
+
+    assert "probe" in schema_item("DomainDevicesInterface", "ips")["properties"]
+    assert "probe" not in schema_item("DomainDevicesInterfaceSource", "ips")["properties"]
+    nic = {"type": "network", "ips": [{"address": "10.210.0.5", "probe": "maybe"}]}
+    _checked, problems = DomainLogic().check({}, {"name": "web", "type": "kvm",
+                                                  "devices": {"interfaces": [nic]}})
+    assert [(p.path, p.message) for p in problems] == [
+        ("devices.interfaces[0].ips[0].probe", "expected one of 'on', 'off', got 'maybe'")]
+    assert "probe" not in str(DomainLogic().desired_model({"devices": {"interfaces": [nic]}}))

@@ -126,6 +126,14 @@ def _spellings(spec: ElementSpec, key: str) -> list[str]:
     return [key, *(one for one, plural in spec.singulars.items() if plural == key)]
 
 
+def own_paths(nested: Nested) -> frozenset[str]:
+    """The paths that take nested inputs and those above them: where the typed API and the
+    schema give an element a type of its own (a spec shared with other paths would carry the
+    keys there too)."""
+    return frozenset(".".join(path.split(".")[:n]) for path in nested
+                     for n in range(1, path.count(".") + 2))
+
+
 def nested_problems(kind: str, nested: Nested, props: dict) -> list[Problem]:
     found = []
     for path, rows in nested.items():

@@ -12,30 +12,20 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..providers.base import Input, ResourceLogic
+from ..providers.base import ResourceLogic
 from ..xml import load, policy
 from ..xml.spec import Child, ElementSpec
 from . import words
 from .types import KindTypes
 
-_INPUT_TYPES = {"bool": "bool", "str": "str", "int": "int", "dict": "Mapping[str, Any]"}
 _SCHEMA_TYPES = {"string": "str", "integer": "int", "boolean": "bool", "number": "float",
                  "object": "dict[str, Any]"}
-_ON_CHANGE = {
-    "update": "A change is applied in place.",
-    "replace": "A change replaces the {noun}.",
-    "none": "A change does nothing to the existing {noun}.",
-}
 _ALWAYS_SET = {"uri"}  # outputs the provider always fills (resolved)
 
 
 def module_name(type_name: str) -> str:
     """``CloudInitDisk`` -> ``cloud_init_disk``."""
     return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", type_name).lower()
-
-
-def input_type(item: Input) -> str:
-    return words.union([_INPUT_TYPES.get(t, "Any") for t in item.type.split("|")])
 
 
 def schema_type(schema: Any) -> str:
@@ -83,28 +73,21 @@ class ResourceModule:
         for key in logic.xml_keys():
             doc = types.key_doc(root, key, [""])
             doc += f" See {policy.doc_link(self.kind, root.singulars.get(key, key))}"
-            params.append(Param(key, types.key_annotation(root, key, True), doc,
-                                types.key_annotation(root, key, False)))
+            params.append(Param(key, types.key_annotation(root, key, True, ""), doc,
+                                types.key_annotation(root, key, False, "")))
         for alias, path in logic.aliases.items():
             parent, where, last = _parent(root, path)
             doc = (f"Shorthand for ``{path}``. " + types.key_doc(parent, last, [where])
                    + f" See {policy.doc_link(self.kind, path)}")
-            params.append(Param(alias, types.key_annotation(parent, last, True), doc,
-                                types.key_annotation(parent, last, False)))
+            params.append(Param(alias, types.key_annotation(parent, last, True, where), doc,
+                                types.key_annotation(parent, last, False, where)))
         for item in logic.all_inputs().values():
-            doc = item.doc.rstrip()
-            if item.default is not None:
-                doc += f" Default: ``{item.default!r}``."
-            if getattr(item, "secret", False) and "secret" not in doc.lower():
-                doc += " Kept secret."
-            if "hanging it" not in doc:  # the row's own words say it already
-                doc += " " + _ON_CHANGE[item.on_change].format(noun=self.noun)
-            doc += " (Provider input, not libvirt XML.)"
-            kind = input_type(item)
+            doc = words.input_doc(item, self.noun)
+            output = types.input_annotation(item, False)
             always = item.default is not None or item.name in _ALWAYS_SET or (
                 item.name in required(logic))
-            output = kind if always else f"{kind} | None"
-            params.append(Param(item.name, f"pulumi.Input[{kind}]", doc, output))
+            params.append(Param(item.name, types.input_annotation(item, True), doc,
+                                output if always else f"{output} | None"))
         return params
 
     def outputs(self) -> list[tuple[str, str, str]]:

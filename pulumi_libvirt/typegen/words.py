@@ -7,6 +7,7 @@ policy's update modes) and where libvirt documents it (``policy.doc_link``).
 
 from __future__ import annotations
 
+from ..providers.inputs import Input
 from ..xml import policy
 from ..xml.spec import Attr, Child, ElementSpec, ValueType, one_item
 
@@ -154,6 +155,29 @@ def attr_words(kind: str, parent: ElementSpec, attr: Attr) -> str:
     if attr.required:
         text += f" Required in ``<{local(parent.tag)}>``."
     return text
+
+
+# How a change of a provider input is applied, by its on_change.
+_ON_CHANGE = {
+    "update": "A change is applied in place.",
+    "replace": "A change replaces the {noun}.",
+    "none": "A change does nothing to the existing {noun}.",
+}
+
+
+def input_doc(row: Input, noun: str, inner: bool = False) -> str:
+    """A provider input's documentation: its row's words, default, bounds, secrecy, how a
+    change is applied (not for ``inner``: a key of an input's dict) and that it is not XML."""
+    doc = row.doc.rstrip()
+    if row.default is not None:
+        doc += f" Default: ``{row.default!r}``."
+    if row.minimum is not None:
+        doc += f" Minimum: {row.minimum}."
+    if row.secret and "secret" not in doc.lower():
+        doc += " Kept secret."
+    if not inner and "hanging it" not in doc:  # the row's own words say it already
+        doc += " " + _ON_CHANGE[row.on_change].format(noun=noun)
+    return doc + " (Provider input, not libvirt XML.)"
 
 
 def change_words(kind: str, noun: str, paths: list[str]) -> str:

@@ -809,6 +809,8 @@ __all__ = [
     'DomainVpindexArgsDict',
     'DomainVsock',
     'DomainVsockArgsDict',
+    'DomainWaitForIp',
+    'DomainWaitForIpArgsDict',
     'DomainWakeAlarm',
     'DomainWakeAlarmArgsDict',
     'DomainWatchdog',
@@ -7864,6 +7866,14 @@ class DomainDevicesInterfaceArgsDict(TypedDict, total=False):
     live.
     """
 
+    wait_for_ip: pulumi.Input[bool | DomainWaitForIpArgsDict]
+    """
+    Wait until this interface has an IP address (after the domain is created or started), failing
+    with the MAC and the sources looked in when the timeout passes: True, or {'source': ...,
+    'timeout': ...}. The ip_addresses output holds the addresses. A change is applied in place.
+    (Provider input, not libvirt XML.)
+    """
+
     _extra: ExtraArgsDict
     """
     What the tables do not know, kept and written as it is: ``attributes`` (name -> value),
@@ -7945,6 +7955,8 @@ class DomainDevicesInterface(TypedDict, total=False):
     route: DomainRoute
 
     port_forward: DomainPortForward
+
+    wait_for_ip: bool | DomainWaitForIp
 
     _extra: Extra
 
@@ -22675,3 +22687,33 @@ class DomainQueue(TypedDict, total=False):
     id: int
 
     _extra: Extra
+
+
+class DomainWaitForIpArgsDict(TypedDict, total=False):
+    """
+    Input type of ``wait_for_ip`` of each of ``devices.interfaces`` as a dict (a provider input, not
+    libvirt XML).
+    """
+
+    source: pulumi.Input[Literal['any', 'lease', 'agent']]
+    """
+    Where to look: 'lease' (the DHCP leases of the interface's libvirt network), 'agent' (the QEMU
+    guest agent, which needs an org.qemu.guest_agent.0 channel) or 'any' (both: the agent when the
+    domain has its channel). Default: ``'any'``. (Provider input, not libvirt XML.)
+    """
+
+    timeout: pulumi.Input[int]
+    """
+    Seconds to wait for an address. Default: ``300``. Minimum: 1. (Provider input, not libvirt XML.)
+    """
+
+
+class DomainWaitForIp(TypedDict, total=False):
+    """
+    Output type of ``wait_for_ip`` of each of ``devices.interfaces`` as a dict (a provider input,
+    not libvirt XML). Each key is documented on DomainWaitForIpArgsDict.
+    """
+
+    source: Literal['any', 'lease', 'agent']
+
+    timeout: int
