@@ -7,13 +7,16 @@ and the host lookups can share it.
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 import libvirt
 
 _FAMILIES = {libvirt.VIR_IP_ADDR_TYPE_IPV4: "ipv4", libvirt.VIR_IP_ADDR_TYPE_IPV6: "ipv6"}
 
 
-def dhcp_leases(conn: libvirt.virConnect, network: str, mac: str | None = None) -> list[dict]:
+def dhcp_leases(
+    conn: libvirt.virConnect, network: str, mac: str | None = None
+) -> list[dict[str, Any]]:
     """The current DHCP leases of a libvirt network (only those of ``mac`` when given).
 
     Each lease: ``mac`` (lower case), ``ip_address``, ``prefix``, ``type`` ("ipv4"/"ipv6"),

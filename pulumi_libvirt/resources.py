@@ -88,7 +88,7 @@ class LibvirtResource(pulumi.dynamic.Resource):
         LibvirtResource.__init__(self, resource_name, opts, **inputs)
 
     @classmethod
-    def _secrets_for(cls, props: dict) -> list[str]:
+    def _secrets_for(cls, props: dict[str, Any]) -> list[str]:
         """The outputs to keep secret for these inputs."""
         return list(cls._secret_outputs)
 
@@ -131,12 +131,11 @@ class _Output:
 
 class DomainBase(LibvirtResource):
     """What ``Domain`` does in the program: outputs that may hold credentials (graphics
-    passwords, disk cookies: ``devices``) are kept secret."""
-
-    _logic = DomainLogic
+    passwords, disk cookies: ``devices``) are kept secret. (The generated ``Domain`` sets
+    ``_logic``.)"""
 
     @classmethod
-    def _secrets_for(cls, props: dict) -> list[str]:
+    def _secrets_for(cls, props: dict[str, Any]) -> list[str]:
         found = set(DomainLogic.secret_inputs(_plain(props)))
         if _hidden(props.get("devices"), ("graphics", "disks")):
             found.add("devices")  # not known before the program runs: assume it may
