@@ -60,7 +60,7 @@ def test_bad_inputs_fail_at_preview() -> None:
                                    "(67108864 bytes): the current memory can only be up to "
                                    "the maximum"}
         assert seen["options"] == {"start_options.fast": "unknown key 'fast': expected "
-                                   "'paused', 'bypass_cache', 'force_boot', 'reset_nvram'"}
+                                   "'paused', 'bypass_cache', 'force_boot' or 'reset_nvram'"}
         assert seen["wait"] == {"devices.interfaces[0].wait_for_ip.source": "expected one of "
                                 "'any', 'lease', 'agent', got 'arp'"}
         (reason,) = seen["secret"].values()

@@ -69,6 +69,8 @@ if TYPE_CHECKING:
         DomainResourceArgsDict,
         DomainSeclabel,
         DomainSeclabelArgsDict,
+        DomainStartOptions,
+        DomainStartOptionsArgsDict,
         DomainSysinfo,
         DomainSysinfoArgsDict,
         DomainThrottlegroups,
@@ -421,18 +423,17 @@ class DomainArgs(TypedDict, total=False):
     (Provider input, not libvirt XML.)
     """
 
-    start_options: pulumi.Input[Mapping[str, Any]]
+    start_options: pulumi.Input[DomainStartOptionsArgsDict]
     """
-    How the domain is started: {'paused': bool, 'bypass_cache': bool, 'force_boot': bool,
-    'reset_nvram': bool} (virDomainCreateWithFlags). A change does nothing to the existing domain.
-    (Provider input, not libvirt XML.)
+    How the domain is started: a dict of flags (virDomainCreateWithFlags), each True or False. A
+    change does nothing to the existing domain. (Provider input, not libvirt XML.)
     """
 
     shutdown_timeout: pulumi.Input[int]
     """
     Seconds a graceful (ACPI) shutdown may take before the domain is destroyed, when it is stopped,
-    restarted for an update or deleted; 0 destroys at once. Default: ``60``. A change does nothing
-    to the existing domain. (Provider input, not libvirt XML.)
+    restarted for an update or deleted; 0 destroys at once. Default: ``60``. Minimum: 0. A change
+    does nothing to the existing domain. (Provider input, not libvirt XML.)
     """
 
     reboot_for_updates: pulumi.Input[bool]
@@ -592,13 +593,13 @@ class Domain(DomainBase, module="libvirt", name="Domain"):
       place. (Provider input, not libvirt XML.)
     - ``autostart``: Start the domain when libvirtd starts. Default: ``False``. A change is applied
       in place. (Provider input, not libvirt XML.)
-    - ``start_options``: How the domain is started: {'paused': bool, 'bypass_cache': bool,
-      'force_boot': bool, 'reset_nvram': bool} (virDomainCreateWithFlags). A change does nothing to
-      the existing domain. (Provider input, not libvirt XML.)
+    - ``start_options``: How the domain is started: a dict of flags (virDomainCreateWithFlags), each
+      True or False. A change does nothing to the existing domain. (Provider input, not libvirt
+      XML.)
     - ``shutdown_timeout``: Seconds a graceful (ACPI) shutdown may take before the domain is
       destroyed, when it is stopped, restarted for an update or deleted; 0 destroys at once.
-      Default: ``60``. A change does nothing to the existing domain. (Provider input, not libvirt
-      XML.)
+      Default: ``60``. Minimum: 0. A change does nothing to the existing domain. (Provider input,
+      not libvirt XML.)
     - ``reboot_for_updates``: Apply changes libvirt cannot make to a running guest by restarting it
       (within shutdown_timeout). false leaves them pending until the next boot; the pending_changes
       output lists them. Default: ``True``. A change does nothing to the existing domain. (Provider
@@ -936,19 +937,19 @@ class Domain(DomainBase, module="libvirt", name="Domain"):
         ``False``. A change is applied in place. (Provider input, not libvirt XML.)
         """
 
-        start_options: pulumi.Output[Mapping[str, Any] | None]
+        start_options: pulumi.Output[DomainStartOptions | None]
         """
-        As given (or as libvirt holds it). How the domain is started: {'paused': bool,
-        'bypass_cache': bool, 'force_boot': bool, 'reset_nvram': bool} (virDomainCreateWithFlags). A
-        change does nothing to the existing domain. (Provider input, not libvirt XML.)
+        As given (or as libvirt holds it). How the domain is started: a dict of flags
+        (virDomainCreateWithFlags), each True or False. A change does nothing to the existing
+        domain. (Provider input, not libvirt XML.)
         """
 
         shutdown_timeout: pulumi.Output[int]
         """
         As given (or as libvirt holds it). Seconds a graceful (ACPI) shutdown may take before the
         domain is destroyed, when it is stopped, restarted for an update or deleted; 0 destroys at
-        once. Default: ``60``. A change does nothing to the existing domain. (Provider input, not
-        libvirt XML.)
+        once. Default: ``60``. Minimum: 0. A change does nothing to the existing domain. (Provider
+        input, not libvirt XML.)
         """
 
         reboot_for_updates: pulumi.Output[bool]
@@ -1050,7 +1051,7 @@ class Domain(DomainBase, module="libvirt", name="Domain"):
             seclabel: pulumi.Input[DomainSeclabelArgsDict] | None = None,
             running: pulumi.Input[bool] | None = None,
             autostart: pulumi.Input[bool] | None = None,
-            start_options: pulumi.Input[Mapping[str, Any]] | None = None,
+            start_options: pulumi.Input[DomainStartOptionsArgsDict] | None = None,
             shutdown_timeout: pulumi.Input[int] | None = None,
             reboot_for_updates: pulumi.Input[bool] | None = None,
             uri: pulumi.Input[str] | None = None,
@@ -1117,7 +1118,7 @@ class Domain(DomainBase, module="libvirt", name="Domain"):
             seclabel: pulumi.Input[DomainSeclabelArgsDict] | None = None,
             running: pulumi.Input[bool] | None = None,
             autostart: pulumi.Input[bool] | None = None,
-            start_options: pulumi.Input[Mapping[str, Any]] | None = None,
+            start_options: pulumi.Input[DomainStartOptionsArgsDict] | None = None,
             shutdown_timeout: pulumi.Input[int] | None = None,
             reboot_for_updates: pulumi.Input[bool] | None = None,
             uri: pulumi.Input[str] | None = None,

@@ -677,6 +677,8 @@ __all__ = [
     'DomainSpinlocksArgsDict',
     'DomainSsl',
     'DomainSslArgsDict',
+    'DomainStartOptions',
+    'DomainStartOptionsArgsDict',
     'DomainStats',
     'DomainStatsArgsDict',
     'DomainStimer',
@@ -22717,3 +22719,43 @@ class DomainWaitForIp(TypedDict, total=False):
     source: Literal['any', 'lease', 'agent']
 
     timeout: int
+
+
+class DomainStartOptionsArgsDict(TypedDict, total=False):
+    """Input type of ``start_options`` of a Domain as a dict (a provider input, not libvirt XML)."""
+
+    paused: pulumi.Input[bool]
+    """
+    Start the guest paused (running=true keeps it so; resume it outside Pulumi). (Provider input,
+    not libvirt XML.)
+    """
+
+    bypass_cache: pulumi.Input[bool]
+    """
+    Do not use the host's file system cache when restoring a managed save image. (Provider input,
+    not libvirt XML.)
+    """
+
+    force_boot: pulumi.Input[bool]
+    """Boot afresh, discarding a managed save image. (Provider input, not libvirt XML.)"""
+
+    reset_nvram: pulumi.Input[bool]
+    """
+    Start with the UEFI variables copied afresh from their template. (Provider input, not libvirt
+    XML.)
+    """
+
+
+class DomainStartOptions(TypedDict, total=False):
+    """
+    Output type of ``start_options`` of a Domain as a dict (a provider input, not libvirt XML). Each
+    key is documented on DomainStartOptionsArgsDict.
+    """
+
+    paused: bool
+
+    bypass_cache: bool
+
+    force_boot: bool
+
+    reset_nvram: bool

@@ -20,7 +20,14 @@ CREDENTIALS = (
     re.compile(r"^devices\.disks(\[\d+\])?\.source\.cookies"),
     re.compile(r"^devices\.disks(\[\d+\])?\..*backing_store.*\.cookies"),
 )
-START_OPTIONS = tuple(power.START_FLAGS)
+_START_WORDS = {
+    "paused": "Start the guest paused (running=true keeps it so; resume it outside Pulumi).",
+    "bypass_cache": "Do not use the host's file system cache when restoring a managed save "
+                    "image.",
+    "force_boot": "Boot afresh, discarding a managed save image.",
+    "reset_nvram": "Start with the UEFI variables copied afresh from their template.",
+}
+START_OPTIONS = tuple(Input(name, "bool", _START_WORDS[name]) for name in power.START_FLAGS)
 _LIST_OF_ANY = {"type": "array", "items": {"$ref": "pulumi.json#/Any"}}
 _LIST_OF_STRINGS = {"type": "array", "items": {"type": "string"}}
 
@@ -38,12 +45,13 @@ class DomainLogic(ResourceLogic):
               "shutdown_timeout).", default=True, live=True),
         Input("autostart", "bool", "Start the domain when libvirtd starts.", default=False,
               live=True),
-        Input("start_options", "dict", "How the domain is started: {'paused': bool, "
-              "'bypass_cache': bool, 'force_boot': bool, 'reset_nvram': bool} "
-              "(virDomainCreateWithFlags).", on_change="none"),
+        Input("start_options", "dict", "How the domain is started: a dict of flags "
+              "(virDomainCreateWithFlags), each True or False.", on_change="none",
+              keys=START_OPTIONS),
         Input("shutdown_timeout", "int", "Seconds a graceful (ACPI) shutdown may take before "
               "the domain is destroyed, when it is stopped, restarted for an update or "
-              "deleted; 0 destroys at once.", default=60, on_change="none"),
+              "deleted; 0 destroys at once.", default=60, on_change="none", minimum=0,
+              unit="seconds"),
         Input("reboot_for_updates", "bool", "Apply changes libvirt cannot make to a running "
               "guest by restarting it (within shutdown_timeout). false leaves them pending "
               "until the next boot; the pending_changes output lists them.", default=True,
@@ -76,19 +84,6 @@ class DomainLogic(ResourceLogic):
 
     def validate(self, olds: dict, news: dict) -> list[Problem]:
         problems = super().validate(olds, news)
-        options = news.get("start_options")
-        if isinstance(options, dict):
-            for key, value in options.items():
-                if key not in START_OPTIONS:
-                    problems.append(Problem(f"start_options.{key}", f"unknown key {key!r}: "
-                                            "expected " + ", ".join(map(repr, START_OPTIONS))))
-                elif not isinstance(value, bool) and not xml.has_unknown(value):
-                    problems.append(Problem(f"start_options.{key}",
-                                            f"expected a boolean, got {value!r}"))
-        timeout = news.get("shutdown_timeout")
-        if isinstance(timeout, int) and not isinstance(timeout, bool) and timeout < 0:
-            problems.append(Problem("shutdown_timeout", f"expected 0 or more seconds, got "
-                                                        f"{timeout}"))
         current, memory = news.get("current_memory"), news.get("memory")
         if current is not None and memory is not None:
             now, most = xml.to_bytes("domain", current), xml.to_bytes("domain", memory)
