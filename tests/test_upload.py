@@ -95,7 +95,7 @@ def _download(pool, vol, tmp_path: Path) -> bytes:
         [
             "virsh",
             "-c",
-            "qemu:///system",
+            pool.connect().getURI(),  # the system_uri fixture's daemon
             "vol-download",
             "--pool",
             pool.name(),
