@@ -1,19 +1,32 @@
 #!/usr/bin/env python3
-"""Benchmark pulumi_libvirt.upload: throughput against ``virsh vol-upload`` and peak RSS.
+"""Benchmark pulumi_libvirt.upload against baselines measured in the same run.
 
-Creates a transient dir pool (named ``plvbench-<hex>``) under a tmp dir, serves generated images
-over HTTP on 127.0.0.1 from a separate process (sendfile), and:
+Serves two generated images over HTTP on 127.0.0.1 from a separate process (sendfile): a dense
+one (no zeros) and a sparse raw one (``--data`` of it is data, the rest holes). Each round runs
+every client once, in an order that rotates from round to round, and prints that round's
+ratios; the summary gives the median and range of each ratio over ``--rounds`` rounds.
 
-1. uploads a ``--size`` GiB image with our code (HTTP, sha256 verified) and with
-   ``virsh vol-upload`` (the C client reading the same file from disk: the baseline), alternating,
-   ``--repeat`` times each; prints MiB/s of each and the ratio (target >= 0.95); also
-   ``curl | virsh vol-upload`` (the C client fed over the same HTTP server: like for like with
-   our HTTP path, server CPU included) and our upload from the local file, for reference;
-2. measures the peak RSS of a child process uploading ``--rss-sizes`` GiB images over HTTP
-   (target <= 100 MB and flat), next to the RSS of a child that only imports the modules.
+Clients (dense image):
+  ceiling        HTTP receive + sha256 in one Python thread, no libvirt: what this machine does
+                 at all for the job (requests, 256 KiB reads, hashlib)
+  ceiling-2t     the same with receive and sha256 in two threads (our pipeline, no libvirt)
+  http           ours over HTTP, sha256 verified
+  http-nodigest  ours over HTTP, no digest
+  curl|virsh     ``curl URL | virsh vol-upload``: the C client fed by the same server
+  virsh          ``virsh vol-upload`` of the local file
+  file           ours from the local file, sha256 verified
+Clients (sparse image): http, virsh, virsh --sparse, curl|virsh, file.
 
+Fairness: every run uploads into a fresh raw volume created the same way (allocation 0, so
+it starts sparse), after ``sync`` and after reading the image once (page cache warm); the volume
+is deleted right after the run, which frees its page cache, so each run starts from the same
+memory state. CPU seconds per GiB are given for the client (our Python children time the transfer
+itself, without interpreter start and imports; virsh and curl count whole processes, children
+included), the HTTP server process, and the libvirt daemon serving ``--uri`` (from
+/proc/<pid>/stat before and after, children included; other users of that daemon add noise).
+
+Quick run: ``python benchmarks/upload.py --size 0.25 --rounds 2 --rss-sizes ''``.
 Everything it creates (pool, volumes, image files) is removed at the end.
-Quick run: ``python benchmarks/upload.py --size 0.25 --rss-sizes 0.125,0.25 --repeat 1``.
 """
 
 from __future__ import annotations
@@ -33,29 +46,53 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # --------------------------------------------------------------------------------------------
-# Image generation and HTTP serving
+# Images and the HTTP server
 
 
-def make_image(path: Path, size: int) -> str:
-    """Write ``size`` bytes of random-ish data (16 random 1 MiB blocks cycled); return sha256."""
+def make_dense(path: Path, size: int) -> None:
+    """``size`` bytes without zero runs (16 random 1 MiB blocks, cycled)."""
     blocks = [os.urandom(MiB) for _ in range(16)]
-    digest = hashlib.sha256()
     with open(path, "wb") as f:
-        left, i = size, 0
-        while left:
-            block = blocks[i % 16][: min(MiB, left)]
-            f.write(block)
+        for i in range(0, size, MiB):
+            f.write(blocks[(i // MiB) % 16][: min(MiB, size - i)])
+
+
+def make_sparse(path: Path, size: int, data: float) -> int:
+    """A sparse file of ``size`` bytes: 1 MiB of random data every ``1/data`` MiB, holes
+    elsewhere. Returns the bytes of data."""
+    step = max(1, round(1 / data)) * MiB
+    written = 0
+    with open(path, "wb") as f:
+        f.truncate(size)
+        for offset in range(0, size, step):
+            f.seek(offset)
+            written += f.write(os.urandom(min(MiB, size - offset)))
+    return written
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(8 * MiB):
             digest.update(block)
-            left -= len(block)
-            i += 1
     return digest.hexdigest()
+
+
+def warm(path: Path) -> None:
+    """Read the file once so the next run finds it in the page cache."""
+    with open(path, "rb", buffering=0) as f:
+        while f.read(8 * MiB):
+            pass
 
 
 class _SendfileHandler(http.server.BaseHTTPRequestHandler):
@@ -69,9 +106,8 @@ class _SendfileHandler(http.server.BaseHTTPRequestHandler):
         if not path.is_file():
             self.send_error(404, "Not Found")
             return
-        size = path.stat().st_size
         self.send_response(200)
-        self.send_header("Content-Length", str(size))
+        self.send_header("Content-Length", str(path.stat().st_size))
         self.end_headers()
         with open(path, "rb") as f:
             self.wfile.flush()
@@ -86,34 +122,58 @@ def _serve(root: str, port_queue: multiprocessing.Queue) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Child: one upload with our code, result as JSON on stdout
+# Children: one transfer each, result as JSON on stdout
 
 
-def child_upload(args: argparse.Namespace) -> None:
-    import libvirt
-
-    from pulumi_libvirt import upload
-
+def child(args: argparse.Namespace) -> None:
     if args.child == "noop":  # baseline RSS: the same imports, no upload
-        print(json.dumps({"noop": True, "hwm_kib": _vm_hwm_kib()}))
+        import libvirt  # noqa: F401
+
+        from pulumi_libvirt import upload  # noqa: F401
+
+        print(json.dumps({"hwm_kib": _vm_hwm_kib()}))
         return
-    conn = libvirt.open(args.uri)
-    vol = conn.storagePoolLookupByName(args.pool).storageVolLookupByName(args.vol)
-    source = {"url": args.source} if "://" in args.source else {"path": args.source}
-    if args.sha256:
-        source["sha256"] = args.sha256
-    cpu0 = _cpu_seconds()
-    t0 = time.perf_counter()
-    with upload.open_source(source, chunk_size=args.chunk_size, digest=bool(args.sha256)) as src:
-        result = src.upload_into(conn, vol)
-    seconds = time.perf_counter() - t0
-    cpu = _cpu_seconds() - cpu0
-    conn.close()
-    print(
-        json.dumps(
-            {"bytes": result.bytes, "seconds": seconds, "cpu": cpu, "hwm_kib": _vm_hwm_kib()}
-        )
-    )
+    t0, cpu0 = time.perf_counter(), _cpu_seconds()
+    if args.child == "ceiling":
+        import requests
+
+        resp = requests.get(args.source, stream=True, headers={"Accept-Encoding": "identity"})
+        resp.raise_for_status()
+        digest, done = hashlib.sha256(), 0
+        while block := resp.raw.read(args.chunk_size):
+            digest.update(block)
+            done += len(block)
+        assert digest.hexdigest() == args.sha256, "ceiling: digest mismatch"
+    elif args.child == "ceiling-2t":
+        from pulumi_libvirt import upload
+        from pulumi_libvirt.upload.pipeline import Pipeline
+        from pulumi_libvirt.upload.source import _hash_stage
+
+        digest = hashlib.sha256()
+        with upload.open_source({"url": args.source}, chunk_size=args.chunk_size) as src:
+            done = 0
+            with Pipeline(src._items(), [_hash_stage(digest)], interrupt=src._interrupt) as out:
+                for item in out:
+                    done += item if isinstance(item, int) else len(item)
+        assert digest.hexdigest() == args.sha256, "ceiling-2t: digest mismatch"
+    else:
+        import libvirt
+
+        from pulumi_libvirt import upload
+
+        conn = libvirt.open(args.uri)
+        vol = conn.storagePoolLookupByName(args.pool).storageVolLookupByName(args.vol)
+        source = {"url": args.source} if "://" in args.source else {"path": args.source}
+        if args.sha256:
+            source["sha256"] = args.sha256
+        t0, cpu0 = time.perf_counter(), _cpu_seconds()
+        with upload.open_source(
+            source, chunk_size=args.chunk_size, digest=bool(args.sha256)
+        ) as src:
+            done = src.upload_into(conn, vol).bytes
+        conn.close()
+    seconds, cpu = time.perf_counter() - t0, _cpu_seconds() - cpu0
+    print(json.dumps({"bytes": done, "seconds": seconds, "cpu": cpu, "hwm_kib": _vm_hwm_kib()}))
 
 
 def _cpu_seconds() -> float:
@@ -130,43 +190,200 @@ def _vm_hwm_kib() -> int:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
+# --------------------------------------------------------------------------------------------
+# Measuring processes
+
+
+def proc_cpu(pid: int | None, children: bool = True) -> float:
+    """CPU seconds (user + system) of ``pid`` so far, with its waited-for children; 0 if gone."""
+    if pid is None:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    if children:
+        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
+    return ticks / CLK_TCK
+
+
+def daemon_pid(uri: str) -> int | None:
+    """The pid of the daemon listening on ``uri``'s UNIX socket (libvirtd or a modular one)."""
+    query = parse_qs(urlsplit(uri).query)
+    path = query.get("socket", ["/run/libvirt/libvirt-sock"])[0]
+    names = {"libvirtd", "virtproxyd", "virtstoraged", "virtqemud"}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() not in names:
+                continue
+            inodes = {
+                line.split()[6]
+                for line in Path(f"/proc/{pid}/net/unix").read_text().splitlines()[1:]
+                if line.split()[-1] in (path, path.replace("/run/", "/var/run/"))
+            }
+            fds = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+        except OSError:
+            continue
+        if any(f"socket:[{inode}]" in fds for inode in inodes):
+            return int(pid)
+    return None
+
+
 def run(cmd: list[str]) -> tuple[bytes, float, float]:
-    """Run ``cmd``; return (stdout, wall seconds, CPU seconds user+sys of the child)."""
+    """Run ``cmd``; return (stdout, wall seconds, CPU seconds of it and its children)."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
     out = proc.stdout.read()  # type: ignore[union-attr]
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}")
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"failed ({os.waitstatus_to_exitcode(status)}): {shlex.join(cmd)}")
     return out, wall, usage.ru_utime + usage.ru_stime
-
-
-def run_child(args: argparse.Namespace, *extra: str) -> tuple[dict, float]:
-    """Run this script as a child; return (its JSON, its peak RSS in MiB).
-
-    The child reports VmHWM from /proc: ``ru_maxrss`` (wait4 / RUSAGE_CHILDREN) survives exec,
-    so it would report the parent's size at fork time when that is larger.
-    """
-    me = [sys.executable, os.path.abspath(__file__), "--uri", args.uri]
-    out, _, _ = run([*me, "--chunk-size", str(args.chunk_size), *extra])
-    res = json.loads(out)
-    return res, res["hwm_kib"] / 1024
 
 
 # --------------------------------------------------------------------------------------------
 # Parent
 
 
+class Bench:
+    def __init__(self, args: argparse.Namespace, conn, pool, port: int, server_pid: int) -> None:
+        self.args, self.conn, self.pool = args, conn, pool
+        self.port, self.server_pid = port, server_pid
+        self.daemon = daemon_pid(args.uri)
+
+    def url(self, image: Path) -> str:
+        return f"http://127.0.0.1:{self.port}/{image.name}"
+
+    def fresh_volume(self, size: int):
+        name = f"{self.pool.name()}-{secrets.token_hex(3)}.raw"
+        return self.pool.createXML(
+            f"<volume><name>{name}</name><capacity>{size}</capacity><allocation>0</allocation>"
+            f"<target><format type='raw'/></target></volume>",
+            0,
+        )
+
+    def measure(self, image: Path, client: Callable[[object], tuple[float, float, dict]]) -> dict:
+        """One run of ``client`` on ``image``: MiB/s, CPU s/GiB of client, server and daemon,
+        the volume's allocation, the client's peak RSS."""
+        size = image.stat().st_size
+        vol = self.fresh_volume(size) if getattr(client, "volume", True) else None
+        try:
+            os.sync()
+            warm(image)
+            server0, daemon0 = proc_cpu(self.server_pid), proc_cpu(self.daemon)
+            wall, cpu, extra = client(vol)
+            server, daemon = proc_cpu(self.server_pid) - server0, proc_cpu(self.daemon) - daemon0
+            allocation = None
+            if vol is not None:
+                allocation = vol.info()[2]
+                if self.args.check:
+                    self.check(vol, image)
+            gib = size / GiB
+            return {
+                "rate": size / MiB / wall,
+                "cpu": cpu / gib,
+                "server": server / gib,
+                "daemon": daemon / gib if self.daemon else None,
+                "allocation": allocation,
+                **extra,
+            }
+        finally:
+            if vol is not None:
+                vol.delete(0)
+
+    def check(self, vol, image: Path) -> None:
+        out = Path(self.args.work) / "check.raw"
+        subprocess.run(
+            ["virsh", "-q", "-c", self.args.uri, "vol-download", "--pool", self.pool.name(),
+             vol.name(), str(out)],
+            check=True,
+        )
+        assert sha256_of(out) == sha256_of(image), f"{vol.name()} differs from {image}"
+        out.unlink()
+
+    # -- clients: each takes the fresh volume, returns (wall s, client CPU s, extra)
+    def child(self, kind: str, image: Path, sha: str, source: str):
+        def go(vol) -> tuple[float, float, dict]:
+            cmd = [sys.executable, os.path.abspath(__file__), "--uri", self.args.uri,
+                   "--chunk-size", str(self.args.chunk_size), "--child", kind,
+                   "--source", source, "--sha256", sha]
+            if vol is not None:
+                cmd += ["--pool", self.pool.name(), "--vol", vol.name()]
+            out, _, _ = run(cmd)
+            res = json.loads(out)
+            assert res["bytes"] == image.stat().st_size
+            # the transfer alone, timed inside the child: Python's start and imports excluded
+            return res["seconds"], res["cpu"], {"rss": res["hwm_kib"] / 1024}
+
+        return go
+
+    def ours(self, image: Path, sha: str, http: bool = True):
+        return self.child("ours", image, sha, self.url(image) if http else str(image))
+
+    def ceiling(self, image: Path, sha: str, threads: bool = False):
+        go = self.child("ceiling-2t" if threads else "ceiling", image, sha, self.url(image))
+        go.volume = False  # type: ignore[attr-defined]
+        return go
+
+    def virsh(self, image: Path, *flags: str, http: bool = False):
+        def go(vol) -> tuple[float, float, dict]:
+            cmd = ["virsh", "-q", "-c", self.args.uri, "vol-upload", *flags,
+                   "--pool", self.pool.name(), vol.name()]
+            if http:
+                line = f"curl -sSf {shlex.quote(self.url(image))} | {shlex.join(cmd)} /dev/stdin"
+                _, wall, cpu = run(["bash", "-o", "pipefail", "-c", line])
+            else:
+                _, wall, cpu = run([*cmd, str(image)])
+            return wall, cpu, {}
+
+        return go
+
+
+def summarize(title: str, rounds: list[dict[str, dict]], ratios: list[tuple[str, str, str]],
+              image_bytes: int, data_bytes: int) -> None:
+    keys = list(rounds[0])
+    print(f"\n{title}: median (min-max) over {len(rounds)} rounds")
+    print(f"  {'client':16} {'MiB/s':>22} {'CPU s/GiB client':>17} {'server':>7} "
+          f"{'daemon':>7} {'alloc/data':>10} {'RSS MiB':>8}")
+    for key in keys:
+        runs = [r[key] for r in rounds]
+
+        def med(field: str, runs: list[dict] = runs) -> float | None:
+            values = [r[field] for r in runs if r.get(field) is not None]
+            return statistics.median(values) if values else None
+
+        rates = [r["rate"] for r in runs]
+        alloc = med("allocation")
+        daemon = med("daemon")
+        rss = max((r["rss"] for r in runs if "rss" in r), default=None)
+        print(
+            f"  {key:16} {statistics.median(rates):7.0f} ({min(rates):5.0f}-{max(rates):5.0f})"
+            f" {med('cpu'):17.2f} {med('server'):7.2f} "
+            f"{daemon if daemon is not None else float('nan'):7.2f} "
+            f"{(alloc / data_bytes) if alloc is not None else float('nan'):10.2f} "
+            f"{rss if rss is not None else float('nan'):8.1f}"
+        )
+    for label, a, b in ratios:
+        values = [r[a]["rate"] / r[b]["rate"] for r in rounds]
+        print(f"  ratio {label:40} median {statistics.median(values):.2f}x "
+              f"(min {min(values):.2f}, max {max(values):.2f}; rounds: "
+              + " ".join(f"{v:.2f}" for v in values) + ")")
+    print(f"  (image {image_bytes / MiB:.0f} MiB, of which data {data_bytes / MiB:.0f} MiB)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--size", type=float, default=2.0, help="throughput image size in GiB")
-    ap.add_argument("--rss-sizes", default="1,4", help="comma-separated GiB sizes for RSS runs")
-    ap.add_argument("--repeat", type=int, default=3, help="throughput runs of each client")
-    ap.add_argument("--uri", default="qemu:///system")
+    ap.add_argument("--size", type=float, default=1.0, help="image size in GiB (both images)")
+    ap.add_argument("--data", type=float, default=0.1, help="data fraction of the sparse image")
+    ap.add_argument("--rounds", type=int, default=5, help="alternating rounds (>= 5 to report)")
+    ap.add_argument("--rss-sizes", default="0.5,2",
+                    help="GiB sizes of sparse HTTP uploads whose peak RSS is reported")
+    ap.add_argument("--uri", default="qemu:///system", help="libvirt URI (virsh -c too)")
     ap.add_argument("--chunk-size", type=int, default=None, help="bytes per chunk (default: ours)")
     ap.add_argument("--dir", default=None, help="where to put the tmp dir (default: system tmp)")
+    ap.add_argument("--check", action="store_true", help="vol-download + sha256 after each run")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--pool", help=argparse.SUPPRESS)
     ap.add_argument("--vol", help=argparse.SUPPRESS)
@@ -178,13 +395,14 @@ def main() -> None:
 
         args.chunk_size = CHUNK_SIZE
     if args.child:
-        child_upload(args)
+        child(args)
         return
 
     import libvirt
 
     conn = libvirt.open(args.uri)
     work = Path(tempfile.mkdtemp(prefix="plvbench-", dir=args.dir))
+    args.work = str(work)
     os.chmod(work, 0o755)
     images, target = work / "images", work / "pool"
     images.mkdir()
@@ -196,112 +414,81 @@ def main() -> None:
     ports: multiprocessing.Queue = multiprocessing.Queue()
     server = multiprocessing.Process(target=_serve, args=(str(images), ports), daemon=True)
     server.start()
-    port = ports.get(timeout=10)
-
-    def new_volume(size: int):
-        vname = f"{name}-{secrets.token_hex(3)}.raw"
-        return pool.createXML(
-            f"<volume><name>{vname}</name><capacity>{size}</capacity><allocation>0</allocation>"
-            f"<target><format type='raw'/></target></volume>",
-            0,
-        )
-
-    def ours(image: Path, sha: str, via_http: bool = True) -> tuple[float, float, float]:
-        """Upload with our code in a child: (MiB/s, client CPU s per GiB, peak RSS MiB).
-
-        ``sha`` empty: no sha256 given and no digest computed.
-        """
-        size = image.stat().st_size
-        vol = new_volume(size)
-        os.sync()  # start each run without the previous run's dirty pages
-        try:
-            source = f"http://127.0.0.1:{port}/{image.name}" if via_http else str(image)
-            extra = ["--pool", name, "--vol", vol.name(), "--source", source, "--sha256", sha]
-            res, rss = run_child(args, "--child", "upload", *extra)
-            assert res["bytes"] == size
-            return size / MiB / res["seconds"], res["cpu"] / (size / GiB), rss
-        finally:
-            vol.delete(0)
-
-    def virsh(image: Path, via_http: bool = False) -> tuple[float, float]:
-        """Upload with virsh vol-upload: (MiB/s, client CPU s per GiB).
-
-        ``via_http``: virsh reads the image from curl, over the same HTTP server as ours.
-        """
-        size = image.stat().st_size
-        vol = new_volume(size)
-        os.sync()
-        try:
-            cmd = ["virsh", "-q", "-c", args.uri, "vol-upload", "--pool", name, vol.name()]
-            if via_http:
-                url = f"http://127.0.0.1:{port}/{image.name}"
-                line = f"curl -sSf {shlex.quote(url)} | {shlex.join(cmd)} /dev/stdin"
-                _, wall, cpu = run(["bash", "-o", "pipefail", "-c", line])
-            else:
-                _, wall, cpu = run([*cmd, str(image)])
-            return size / MiB / wall, cpu / (size / GiB)
-        finally:
-            vol.delete(0)
-
     try:
-        print(
-            f"libvirt {conn.getLibVersion()}, chunk {args.chunk_size // 1024} KiB, "
-            f"pool {name} at {target}",
-            flush=True,
-        )
+        bench = Bench(args, conn, pool, ports.get(timeout=10), server.pid)
         size = int(args.size * GiB)
-        image = images / "bench.raw"
-        t0 = time.perf_counter()
-        sha = make_image(image, size)
-        print(f"generated {size / GiB:g} GiB image in {time.perf_counter() - t0:.1f}s", flush=True)
-        clients = {  # key: (label, run one upload -> (MiB/s, CPU s/GiB, ...))
-            "virsh": ("virsh vol-upload (file)", lambda: virsh(image)),
-            "virsh-http": ("curl | virsh vol-upload", lambda: virsh(image, via_http=True)),
-            "http": ("ours HTTP, sha256 verified", lambda: ours(image, sha)),
-            "http-nodigest": ("ours HTTP, no digest", lambda: ours(image, "")),
-            "file": ("ours file, sha256 verified", lambda: ours(image, sha, via_http=False)),
-            "file-nodigest": ("ours file, no digest", lambda: ours(image, "", via_http=False)),
+        dense, sparse = images / "dense.raw", images / "sparse.raw"
+        make_dense(dense, size)
+        data_bytes = make_sparse(sparse, size, args.data)
+        dense_sha, sparse_sha = sha256_of(dense), sha256_of(sparse)
+        load = os.getloadavg()
+        print(f"libvirt {conn.getLibVersion()} at {args.uri} (daemon pid {bench.daemon}), "
+              f"chunk {args.chunk_size // 1024} KiB, {os.cpu_count()} CPUs, "
+              f"load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
+        clients = {
+            "dense": {
+                "ceiling": bench.ceiling(dense, dense_sha),
+                "ceiling-2t": bench.ceiling(dense, dense_sha, threads=True),
+                "http": bench.ours(dense, dense_sha),
+                "http-nodigest": bench.ours(dense, ""),
+                "curl|virsh": bench.virsh(dense, http=True),
+                "virsh": bench.virsh(dense),
+                "file": bench.ours(dense, dense_sha, http=False),
+            },
+            "sparse": {
+                "http": bench.ours(sparse, sparse_sha),
+                "virsh": bench.virsh(sparse),
+                "virsh --sparse": bench.virsh(sparse, "--sparse"),
+                "curl|virsh": bench.virsh(sparse, http=True),
+                "file": bench.ours(sparse, sparse_sha, http=False),
+            },
         }
-        runs: dict[str, list[tuple[float, ...]]] = {k: [] for k in clients}
-        for i in range(args.repeat):  # interleaved, so load changes hit every client alike
-            for key, (_, upload_once) in clients.items():
-                runs[key].append(upload_once())
+        results: dict[str, list[dict[str, dict]]] = {"dense": [], "sparse": []}
+        for i in range(args.rounds):
+            for kind, image in (("dense", dense), ("sparse", sparse)):
+                keys = list(clients[kind])
+                shift = i % len(keys)  # rotate the order: no client always runs first
+                this: dict[str, dict] = {}
+                for key in keys[shift:] + keys[:shift]:
+                    this[key] = bench.measure(image, clients[kind][key])
+                results[kind].append({k: this[k] for k in keys})
+            d, s = results["dense"][-1], results["sparse"][-1]
             print(
-                f"run {i + 1}: "
-                + ", ".join(
-                    f"{k} {v[-1][0]:.0f} MiB/s ({v[-1][1]:.2f} CPU s/GiB)" for k, v in runs.items()
-                ),
+                f"round {i + 1}: dense http {d['http']['rate']:.0f} MiB/s = "
+                f"{d['http']['rate'] / d['ceiling']['rate']:.2f}x ceiling, "
+                f"{d['http']['rate'] / d['curl|virsh']['rate']:.2f}x curl|virsh; "
+                f"sparse http {s['http']['rate']:.0f} MiB/s = "
+                f"{s['http']['rate'] / s['virsh']['rate']:.2f}x virsh, alloc "
+                f"{s['http']['allocation'] / data_bytes:.2f}x data; load {os.getloadavg()[0]:.2f}",
                 flush=True,
             )
-        med = {k: statistics.median(r[0] for r in v) for k, v in runs.items()}
-        best = {k: max(r[0] for r in v) for k, v in runs.items()}
-        cpu = {k: statistics.median(r[1] for r in v) for k, v in runs.items()}
-        print(
-            f"throughput, {size / GiB:g} GiB, {args.repeat} runs each: median / best MiB/s, "
-            "client CPU s per GiB, ratio to virsh (median, best)"
-        )
-        for key, (label, _) in clients.items():
-            ratio = (
-                ""
-                if key == "virsh"
-                else (f"   {med[key] / med['virsh']:.2f}x, {best[key] / best['virsh']:.2f}x")
-            )
-            print(
-                f"  {label:28} {med[key]:6.0f} / {best[key]:6.0f}   {cpu[key]:.2f}{ratio}",
-                flush=True,
-            )
-        image.unlink()
+        summarize("dense image", results["dense"], [
+            ("http / ceiling (1 thread)", "http", "ceiling"),
+            ("http / ceiling-2t", "http", "ceiling-2t"),
+            ("http / curl|virsh", "http", "curl|virsh"),
+            ("http / virsh (local file)", "http", "virsh"),
+            ("file / virsh (local file)", "file", "virsh"),
+        ], size, size)
+        summarize("sparse image", results["sparse"], [
+            ("http / virsh (no --sparse)", "http", "virsh"),
+            ("http / virsh --sparse", "http", "virsh --sparse"),
+            ("http / curl|virsh", "http", "curl|virsh"),
+            ("file / virsh --sparse", "file", "virsh --sparse"),
+        ], size, data_bytes)
+        dense.unlink()
+        sparse.unlink()
 
-        _, rss0 = run_child(args, "--child", "noop")
-        print(f"peak RSS of a child that only imports: {rss0:.1f} MiB", flush=True)
-        for gib in (float(x) for x in args.rss_sizes.split(",") if x):
+        rss_sizes = [float(x) for x in args.rss_sizes.split(",") if x]
+        if rss_sizes:
+            out, _, _ = run([sys.executable, os.path.abspath(__file__), "--child", "noop"])
+            print(f"\npeak RSS of a child that only imports: "
+                  f"{json.loads(out)['hwm_kib'] / 1024:.1f} MiB")
+        for gib in rss_sizes:
             image = images / f"rss-{gib:g}.raw"
-            sha = make_image(image, int(gib * GiB))
-            rate, _, rss = ours(image, sha)
-            print(
-                f"peak RSS uploading {gib:g} GiB over HTTP: {rss:.1f} MiB ({rate:.0f} MiB/s)",
-                flush=True,
-            )
+            make_sparse(image, int(gib * GiB), args.data)
+            res = bench.measure(image, bench.ours(image, sha256_of(image)))
+            print(f"peak RSS uploading {gib:g} GiB over HTTP with sha256: {res['rss']:.1f} MiB "
+                  f"({res['rate']:.0f} MiB/s)", flush=True)
             image.unlink()
     finally:
         server.terminate()

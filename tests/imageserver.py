@@ -8,7 +8,9 @@ Files are served under ``/<mode>/<uid>/<file>`` where mode is one of:
 - ``norange-drop``: ignores Range (always 200) and the first response dies at 30%;
 - ``nolength``: no Content-Length, body delimited by closing the connection;
 - ``chunked``: Transfer-Encoding: chunked;
-- ``flaky``: the first request for that path answers 503, later ones like normal.
+- ``flaky``: the first request for that path answers 503, later ones like normal;
+- ``stall``: no Content-Length; sends 30% of the body, then nothing until the client leaves,
+  the server stops or 60 s pass: a read that only an interrupt ends early.
 
 Unknown files answer 404. The server logs (path, Range header, status, Authorization header).
 """
@@ -19,9 +21,11 @@ import hashlib
 import http.server
 import os
 import secrets
+import select
 import socket
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 MiB = 1024 * 1024
@@ -55,6 +59,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         size = len(data)
         drop = mode == "alwaysdrop" or (mode in ("drop", "norange-drop") and first)
         start, status = 0, 200
+        if mode == "stall":
+            srv.log.append((self.path, rng, 200, auth))
+            self.send_response(200)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(data[: int(size * 0.3)])
+            self.wfile.flush()
+            deadline = time.monotonic() + 60
+            while not srv.stopping.is_set() and time.monotonic() < deadline:
+                readable, _, _ = select.select([self.connection], [], [], 0.1)
+                if readable and not self.connection.recv(1):
+                    break  # the client went away
+            self.close_connection = True
+            return
         if rng and mode not in ("norange-drop", "nolength", "chunked"):
             start = int(rng.split("=")[1].split("-")[0])
             status = 206
@@ -99,6 +117,7 @@ class ImageServer(http.server.ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.files: dict[str, Path] = {}
         self.dropped: set[str] = set()
+        self.stopping = threading.Event()
         self.log: list[tuple[str, str | None, int, str | None]] = []
 
     def url(self, mode: str, name: str) -> str:
@@ -114,6 +133,7 @@ class ImageServer(http.server.ThreadingHTTPServer):
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
         self.shutdown()
         self.server_close()
 
@@ -142,4 +162,29 @@ def make_images(d: Path) -> dict[str, Path]:
         f.write(os.urandom(MiB))
         f.seek(4 * MiB + MiB + 8192)  # 8 KiB gap: below MIN_HOLE, sent as data
         f.write(os.urandom(100_000))
-    return {"random.raw": raw, "small.raw": small, "disk.qcow2": qcow, "sparse.raw": sparse}
+    return {
+        "random.raw": raw,
+        "small.raw": small,
+        "disk.qcow2": qcow,
+        "sparse.raw": sparse,
+        "zeros.raw": make_zero_runs(d / "zeros.raw"),
+    }
+
+
+#: Bytes of data in ``make_zero_runs``'s image (what a sparse copy of it must allocate, about).
+ZERO_RUNS_DATA = 2 * MiB + 100_000
+
+
+def make_zero_runs(path: Path) -> Path:
+    """16 MiB written in full (no holes in the file) with large runs of zeros: zeros first
+    (where a fresh qcow2 volume has its header), data, zeros, 100 KB of data at an odd offset,
+    zeros, data, and zeros to the end."""
+    with open(path, "wb") as f:
+        f.write(bytes(MiB))
+        f.write(os.urandom(MiB))
+        f.write(bytes(4 * MiB + 1000))
+        f.write(os.urandom(100_000))
+        f.write(bytes(12 * MiB - f.tell()))
+        f.write(os.urandom(MiB))
+        f.write(bytes(16 * MiB - f.tell()))
+    return path

@@ -16,13 +16,14 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 libvirt = pytest.importorskip("libvirt")
 
-from imageserver import ImageServer  # noqa: E402
+from imageserver import ZERO_RUNS_DATA, ImageServer  # noqa: E402
 
 from pulumi_libvirt import upload  # noqa: E402
 
@@ -583,3 +584,146 @@ def test_digest_can_be_skipped(server, images, conn, pool, make_volume, tmp_path
     with upload.open_source(source, digest=False) as src:  # a given sha256 is always checked
         with pytest.raises(upload.IntegrityError):
             src.upload_into(conn, make_volume(src.size))
+
+
+# --------------------------------------------------------------------------------------------
+# Zero runs become holes; the digest covers every byte
+
+
+def _allocated(vol) -> int:
+    return vol.info()[2]
+
+
+@pytest.mark.parametrize("via", ["http", "file"])
+@pytest.mark.parametrize("digest", [True, False], ids=["sha256", "no-digest"])
+def test_zero_runs_arrive_as_holes(via, digest, server, images, conn, pool, make_volume, tmp_path):
+    path = images["zeros.raw"]
+    data = path.read_bytes()
+    assert os.stat(path).st_blocks * 512 >= len(data)  # zeros written out: no holes in the file
+    source = {"url": server.url("normal", "zeros.raw")} if via == "http" else {"path": str(path)}
+    if digest:
+        source["sha256"] = _sha(data)
+    with upload.open_source(source, chunk_size=CHUNK, digest=digest) as src:
+        vol = make_volume(src.size)
+        result = src.upload_into(conn, vol)
+    assert result.sparse and result.bytes == len(data)
+    assert result.sha256 == (_sha(data) if digest else None)  # zeros hashed too
+    assert ZERO_RUNS_DATA <= result.sent < ZERO_RUNS_DATA + 256 * 1024  # data and odd edges
+    assert _allocated(vol) < ZERO_RUNS_DATA * 1.1 + 64 * 1024, _allocated(vol)
+    assert vol.info()[1] == len(data)
+    assert _sha(_download(pool, vol, tmp_path)) == _sha(data)
+
+
+def test_bigger_raw_volume_keeps_its_capacity(server, images, conn, pool, make_volume, tmp_path):
+    data = images["zeros.raw"].read_bytes()
+    with upload.open_source({"url": server.url("normal", "zeros.raw")}) as src:
+        vol = make_volume(64 * MiB)
+        src.upload_into(conn, vol)
+    assert vol.info()[1] == 64 * MiB  # libvirt truncates where a sparse stream ends: not here
+    assert _allocated(vol) < 3 * MiB
+    back = _download(pool, vol, tmp_path)
+    assert back[: len(data)] == data and len(back) == 64 * MiB
+    assert not back[len(data) :].strip(b"\0")
+
+
+@pytest.mark.parametrize("target", ["qcow2-volume", "used-raw-volume"])
+def test_zeros_overwrite_what_the_volume_held(target, server, images, conn, pool, make_volume,
+                                              tmp_path):
+    """A hole keeps the bytes under it: where the volume is not known to read as zeros (a
+    fresh qcow2 volume's header, a raw volume written before) zeros are sent as data."""
+    data = images["zeros.raw"].read_bytes()
+    if target == "qcow2-volume":
+        vol = make_volume(len(data), "qcow2")
+        assert _allocated(vol) > 0  # its header, in the first MiB, where the image has zeros
+    else:
+        vol = make_volume(len(data))
+        with upload.open_source({"path": str(images["random.raw"])}) as src:
+            src.upload_into(conn, vol)
+    with upload.open_source({"url": server.url("normal", "zeros.raw"), "sha256": _sha(data)},
+                            chunk_size=CHUNK) as src:
+        result = src.upload_into(conn, vol)
+    assert result.sent >= MiB  # at least the zeros over the old bytes went as data
+    assert _sha(_download(pool, vol, tmp_path)) == _sha(data)
+
+
+def test_wrong_sha256_with_zero_runs(server, images, conn, pool, make_volume):
+    data = images["zeros.raw"].read_bytes()
+    for source in ({"url": server.url("normal", "zeros.raw"), "sha256": "0" * 64},
+                   {"path": str(images["zeros.raw"]), "sha256": "0" * 64}):
+        with upload.open_source(source) as src:
+            vol = make_volume(src.size)
+            with pytest.raises(upload.IntegrityError, match=f"got {_sha(data)}"):
+                src.upload_into(conn, vol)
+
+
+def test_bytes_source(conn, pool, images, make_volume, tmp_path):
+    data = images["zeros.raw"].read_bytes()
+    src = upload.BytesSource(data, _sha(data), description="seed.iso")
+    assert (src.size, src.format, src.description) == (len(data), "raw", "seed.iso")
+    vol = make_volume(src.size)
+    result = src.upload_into(conn, vol)
+    assert result.sent < 3 * MiB and result.sha256 == _sha(data)
+    assert _sha(_download(pool, vol, tmp_path)) == _sha(data)
+    with pytest.raises(upload.IntegrityError):
+        upload.BytesSource(data, "0" * 64).upload_into(conn, make_volume(len(data)))
+
+
+# --------------------------------------------------------------------------------------------
+# Stages: a failure anywhere stops the others promptly
+
+
+def _upload_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("upload-")]
+
+
+def _settled_fds(expected: int) -> int:
+    """Open fds once the in-process test server has seen the client leave (bounded wait)."""
+    deadline = time.monotonic() + 5
+    while _fds() != expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return _fds()
+
+
+def test_writer_failure_stops_a_blocked_reader(server, conn, make_volume):
+    """The reader waits on a server that stalls; the volume fills up: the upload fails at once
+    (not after the 60 s read timeout) and no thread, socket or stream is left."""
+    fds = _fds()
+    url = server.url("stall", "random.raw")
+    with upload.open_source({"url": url}, chunk_size=CHUNK) as src:
+        vol = make_volume(512 * 1024)  # the server sends 900 KB, then stalls
+        started = time.monotonic()
+        with pytest.raises(upload.CapacityError):
+            src.upload_into(conn, vol)
+    assert time.monotonic() - started < 10
+    assert _upload_threads() == [] and _settled_fds(fds) == fds
+    conn.getLibVersion()
+
+
+def test_cancel_stops_every_stage(server, conn, make_volume):
+    """An interrupt in the caller (Ctrl-C, a cancelled deployment) while the reader is blocked."""
+
+    class Cancel(upload.Progress):
+        def update(self, done: int) -> None:
+            if done >= 512 * 1024:  # of the 900 KB the server sends before it stalls
+                raise KeyboardInterrupt
+
+    fds = _fds()
+    with upload.open_source({"url": server.url("stall", "random.raw")}, chunk_size=CHUNK) as src:
+        vol = make_volume(4 * MiB)
+        started = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            src.upload_into(conn, vol, progress=Cancel())
+    assert time.monotonic() - started < 10
+    assert _upload_threads() == [] and _settled_fds(fds) == fds
+
+
+def test_reader_failure_stops_the_upload(server, images, conn, make_volume):
+    """A source that breaks mid-way (the file shrinks under us): its error, promptly."""
+    path = images["random.raw"].parent / "shrinking.raw"
+    path.write_bytes(images["random.raw"].read_bytes())
+    with upload.open_source({"path": str(path)}, chunk_size=CHUNK) as src:
+        os.truncate(path, MiB)
+        vol = make_volume(src.size)
+        with pytest.raises(upload.TransferError, match="file shrank to"):
+            src.upload_into(conn, vol)
+    assert _upload_threads() == []

@@ -68,6 +68,9 @@ class FileSource(Source):
                     raise TransferError(f"{self.path}: file shrank to {pos} bytes while reading")
                 yield data
                 pos += len(data)
+        now = os.fstat(fd)
+        if stat.S_ISREG(now.st_mode) and now.st_size < size:  # its tail read as a hole
+            raise TransferError(f"{self.path}: file shrank to {now.st_size} bytes while reading")
 
     def close(self) -> None:
         fd, self._fd = self._fd, None
