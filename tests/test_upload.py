@@ -175,6 +175,23 @@ def test_sniff_format(images):
         upload.check_format("raw", "qcow2")
 
 
+def test_split_zeros_finds_aligned_blocks_only():
+    from pulumi_libvirt.upload.sparse import MIN_HOLE, split_zeros
+
+    block = MIN_HOLE
+    data = b"x" * 100 + bytes(3 * block) + b"y" * 10
+    # at offset 0 the zeros from 100 cover two whole aligned blocks: [block, 3 * block)
+    pieces = split_zeros(data, 0)
+    assert pieces == [data[:block], 2 * block, data[3 * block :]]
+    assert b"".join(p if isinstance(p, bytes) else bytes(p) for p in pieces) == data
+    # the same bytes found at an offset that aligns their zero run: three blocks
+    assert split_zeros(data, block - 100) == [data[:100], 3 * block, data[-10:]]
+    dense = os.urandom(4 * block)
+    assert split_zeros(dense, 0) == [dense]
+    assert split_zeros(bytes(block - 1), 0) == [bytes(block - 1)]  # too short for a hole
+    assert split_zeros(bytes(2 * block), 0) == [2 * block]
+
+
 # --------------------------------------------------------------------------------------------
 # Uploads
 
@@ -658,14 +675,14 @@ def test_wrong_sha256_with_zero_runs(server, images, conn, pool, make_volume):
 
 def test_bytes_source(conn, pool, images, make_volume, tmp_path):
     data = images["zeros.raw"].read_bytes()
-    src = upload.BytesSource(data, _sha(data), description="seed.iso")
+    src = upload.BytesSource(bytearray(data), "seed.iso", _sha(data))
     assert (src.size, src.format, src.description) == (len(data), "raw", "seed.iso")
     vol = make_volume(src.size)
     result = src.upload_into(conn, vol)
     assert result.sent < 3 * MiB and result.sha256 == _sha(data)
     assert _sha(_download(pool, vol, tmp_path)) == _sha(data)
     with pytest.raises(upload.IntegrityError):
-        upload.BytesSource(data, "0" * 64).upload_into(conn, make_volume(len(data)))
+        upload.BytesSource(data, "seed.iso", "0" * 64).upload_into(conn, make_volume(len(data)))
 
 
 # --------------------------------------------------------------------------------------------

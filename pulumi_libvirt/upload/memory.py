@@ -1,4 +1,4 @@
-"""Bytes already in memory (an ISO image built on the fly, say) as an image source."""
+"""Bytes already in memory (a generated ISO or config) as an image source, no temporary file."""
 
 from __future__ import annotations
 
@@ -10,23 +10,29 @@ from .sparse import Item
 
 
 class BytesSource(Source):
-    """An image held in memory; ``description`` names it in messages."""
+    """Bytes already in memory (a generated ISO or config), sent in chunks.
+
+    ``description`` names the data in messages; the bytes themselves never appear there.
+    """
 
     def __init__(
         self,
-        data: bytes,
+        data: bytes | bytearray | memoryview,
+        description: str = "in-memory data",
         expected_sha256: str | None = None,
         *,
-        description: str = "in-memory image",
         chunk_size: int = CHUNK_SIZE,
     ) -> None:
         super().__init__(expected_sha256, chunk_size)
-        self._data = bytes(data)
-        self.size = len(self._data)
-        self.format = sniff_format(self._data[:HEAD_SIZE])
+        self._data = memoryview(data).cast("B")
         self.description = description
+        self.size = len(self._data)
+        self.format = sniff_format(bytes(self._data[:HEAD_SIZE]))
 
     def _items(self) -> Iterator[Item]:
         data, chunk = self._data, self.chunk_size
-        for i in range(0, len(data), chunk):
-            yield data[i : i + chunk]
+        for start in range(0, len(data), chunk):
+            yield bytes(data[start : start + chunk])  # libvirt's stream takes only bytes
+
+    def close(self) -> None:
+        self._data = memoryview(b"")
