@@ -41,7 +41,9 @@ import resource
 import secrets
 import shlex
 import shutil
+import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -210,24 +212,24 @@ def proc_cpu(pid: int | None, children: bool = True) -> float:
 
 
 def daemon_pid(uri: str) -> int | None:
-    """The pid of the daemon listening on ``uri``'s UNIX socket (libvirtd or a modular one)."""
-    query = parse_qs(urlsplit(uri).query)
-    path = query.get("socket", ["/run/libvirt/libvirt-sock"])[0]
-    names = {"libvirtd", "virtproxyd", "virtstoraged", "virtqemud"}
-    for pid in filter(str.isdigit, os.listdir("/proc")):
+    """The pid of the daemon that serves ``uri``'s storage calls on this machine, or None.
+
+    Asked of the socket itself (SO_PEERCRED: who listens there), so a second daemon on the
+    machine, in its own namespaces, is never mistaken for it.
+    """
+    parts = urlsplit(uri)
+    if parts.hostname or "+" in parts.scheme:
+        return None  # remote: not measurable here
+    given = parse_qs(parts.query).get("socket")
+    paths = given or [f"/run/libvirt/{name}" for name in ("virtstoraged-sock", "libvirt-sock")]
+    for path in paths:
         try:
-            if Path(f"/proc/{pid}/comm").read_text().strip() not in names:
-                continue
-            inodes = {
-                line.split()[6]
-                for line in Path(f"/proc/{pid}/net/unix").read_text().splitlines()[1:]
-                if line.split()[-1] in (path, path.replace("/run/", "/var/run/"))
-            }
-            fds = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.connect(path)
+                creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
         except OSError:
             continue
-        if any(f"socket:[{inode}]" in fds for inode in inodes):
-            return int(pid)
+        return struct.unpack("3i", creds)[0]
     return None
 
 
@@ -272,9 +274,12 @@ class Bench:
         try:
             os.sync()
             warm(image)
+            self.daemon = daemon_pid(self.args.uri)  # again: a daemon may be restarted
             server0, daemon0 = proc_cpu(self.server_pid), proc_cpu(self.daemon)
             wall, cpu, extra = client(vol)
             server, daemon = proc_cpu(self.server_pid) - server0, proc_cpu(self.daemon) - daemon0
+            if daemon_pid(self.args.uri) != self.daemon or daemon < 0:
+                self.daemon = None  # restarted during the run: its CPU is unknown
             allocation = None
             if vol is not None:
                 allocation = vol.info()[2]
