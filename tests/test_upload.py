@@ -693,30 +693,45 @@ def _upload_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("upload-")]
 
 
-def _settled_fds(expected: int) -> int:
-    """Open fds once the in-process test server has seen the client leave (bounded wait)."""
-    deadline = time.monotonic() + 5
-    while _fds() != expected and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return _fds()
+def _stalled_upload(images, conn, volume, progress=None):
+    """Upload from a server that stalls after 30% (the reader blocks in a socket read).
+
+    Returns what upload_into raised, the seconds it took, the sockets left open to the server
+    and the libvirt streams it used.
+    """
+    recording = _RecordingConn(conn)
+    error: BaseException | None = None
+    with ImageServer() as server:  # its own port: no other test's connections
+        server.files.update(images)
+        gc.disable()  # only explicit closing counts
+        try:
+            src = upload.open_source(
+                {"url": server.url("stall", "random.raw")}, chunk_size=CHUNK
+            )
+            started = time.monotonic()
+            try:
+                src.upload_into(recording, volume, progress=progress)
+            except BaseException as e:  # noqa: BLE001 (KeyboardInterrupt is the point)
+                error = e
+            seconds = time.monotonic() - started
+            left_open = _sockets_to(server.server_address[1])
+        finally:
+            gc.enable()
+    return error, seconds, left_open, recording.streams
 
 
-def test_writer_failure_stops_a_blocked_reader(server, conn, make_volume):
+def test_writer_failure_stops_a_blocked_reader(images, conn, make_volume):
     """The reader waits on a server that stalls; the volume fills up: the upload fails at once
     (not after the 60 s read timeout) and no thread, socket or stream is left."""
-    fds = _fds()
-    url = server.url("stall", "random.raw")
-    with upload.open_source({"url": url}, chunk_size=CHUNK) as src:
-        vol = make_volume(512 * 1024)  # the server sends 900 KB, then stalls
-        started = time.monotonic()
-        with pytest.raises(upload.CapacityError):
-            src.upload_into(conn, vol)
-    assert time.monotonic() - started < 10
-    assert _upload_threads() == [] and _settled_fds(fds) == fds
+    vol = make_volume(512 * 1024)  # the server sends 900 KB, then stalls
+    error, seconds, left_open, streams = _stalled_upload(images, conn, vol)
+    assert isinstance(error, upload.CapacityError), error
+    assert seconds < 10 and left_open == [] and _upload_threads() == []
+    assert [s.ended for s in streams] == [["abort"]]
     conn.getLibVersion()
 
 
-def test_cancel_stops_every_stage(server, conn, make_volume):
+def test_cancel_stops_every_stage(images, conn, make_volume):
     """An interrupt in the caller (Ctrl-C, a cancelled deployment) while the reader is blocked."""
 
     class Cancel(upload.Progress):
@@ -724,14 +739,12 @@ def test_cancel_stops_every_stage(server, conn, make_volume):
             if done >= 512 * 1024:  # of the 900 KB the server sends before it stalls
                 raise KeyboardInterrupt
 
-    fds = _fds()
-    with upload.open_source({"url": server.url("stall", "random.raw")}, chunk_size=CHUNK) as src:
-        vol = make_volume(4 * MiB)
-        started = time.monotonic()
-        with pytest.raises(KeyboardInterrupt):
-            src.upload_into(conn, vol, progress=Cancel())
-    assert time.monotonic() - started < 10
-    assert _upload_threads() == [] and _settled_fds(fds) == fds
+    error, seconds, left_open, streams = _stalled_upload(
+        images, conn, make_volume(4 * MiB), Cancel()
+    )
+    assert isinstance(error, KeyboardInterrupt), error
+    assert seconds < 10 and left_open == [] and _upload_threads() == []
+    assert [s.ended for s in streams] == [["abort"]]
 
 
 def test_reader_failure_stops_the_upload(server, images, conn, make_volume):
