@@ -233,6 +233,30 @@ def daemon_pid(uri: str) -> int | None:
     return None
 
 
+def busy(seconds: float = 1.0) -> float:
+    """Fraction of the machine's CPU time (all CPUs) spent not idle over ``seconds``."""
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+        return sum(values), values[3] + values[4]  # total, idle + iowait
+
+    total0, idle0 = sample()
+    time.sleep(seconds)
+    total1, idle1 = sample()
+    return 1 - (idle1 - idle0) / max(1, total1 - total0)
+
+
+def wait_quiet(limit: float, patience: float) -> float:
+    """Wait (at most ``patience`` seconds) until others keep less than ``limit`` of the CPU
+    busy; return the last busy fraction seen."""
+    deadline = time.monotonic() + patience
+    while True:
+        now = busy()
+        if now < limit or time.monotonic() > deadline:
+            return now
+
+
 def run(cmd: list[str]) -> tuple[bytes, float, float]:
     """Run ``cmd``; return (stdout, wall seconds, CPU seconds of it and its children)."""
     t0 = time.perf_counter()
@@ -389,6 +413,11 @@ def main() -> None:
     ap.add_argument("--chunk-size", type=int, default=None, help="bytes per chunk (default: ours)")
     ap.add_argument("--dir", default=None, help="where to put the tmp dir (default: system tmp)")
     ap.add_argument("--check", action="store_true", help="vol-download + sha256 after each run")
+    ap.add_argument("--quiet", type=float, default=1.0,
+                    help="before each round, wait until other processes keep less than this "
+                         "fraction of the CPU busy (e.g. 0.2; default 1: do not wait)")
+    ap.add_argument("--patience", type=float, default=300,
+                    help="seconds to wait for --quiet at the most, per round")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--pool", help=argparse.SUPPRESS)
     ap.add_argument("--vol", help=argparse.SUPPRESS)
@@ -450,6 +479,7 @@ def main() -> None:
         }
         results: dict[str, list[dict[str, dict]]] = {"dense": [], "sparse": []}
         for i in range(args.rounds):
+            before = wait_quiet(args.quiet, args.patience)
             for kind, image in (("dense", dense), ("sparse", sparse)):
                 keys = list(clients[kind])
                 shift = i % len(keys)  # rotate the order: no client always runs first
@@ -464,7 +494,8 @@ def main() -> None:
                 f"{d['http']['rate'] / d['curl|virsh']['rate']:.2f}x curl|virsh; "
                 f"sparse http {s['http']['rate']:.0f} MiB/s = "
                 f"{s['http']['rate'] / s['virsh']['rate']:.2f}x virsh, alloc "
-                f"{s['http']['allocation'] / data_bytes:.2f}x data; load {os.getloadavg()[0]:.2f}",
+                f"{s['http']['allocation'] / data_bytes:.2f}x data; machine busy before "
+                f"{before:.0%}, load {os.getloadavg()[0]:.2f}",
                 flush=True,
             )
         summarize("dense image", results["dense"], [
