@@ -23,7 +23,8 @@ is deleted right after the run, which frees its page cache, so each run starts f
 memory state. CPU seconds per GiB are given for the client (our Python children time the transfer
 itself, without interpreter start and imports; virsh and curl count whole processes, children
 included), the HTTP server process, and the libvirt daemon serving ``--uri`` (from
-/proc/<pid>/stat before and after, children included; other users of that daemon add noise).
+/proc/<pid>/stat before and after the transfer, children included; other users of that
+daemon add noise, in proportion to the time a run takes).
 
 Quick run: ``python benchmarks/upload.py --size 0.25 --rounds 2 --rss-sizes ''``.
 Everything it creates (pool, volumes, image files) is removed at the end.
@@ -135,7 +136,8 @@ def child(args: argparse.Namespace) -> None:
 
         print(json.dumps({"hwm_kib": _vm_hwm_kib()}))
         return
-    t0, cpu0 = time.perf_counter(), _cpu_seconds()
+    others = (args.server_pid, args.daemon_pid)
+    t0, cpu0, others0 = time.perf_counter(), _cpu_seconds(), [proc_cpu(p) for p in others]
     if args.child == "ceiling":
         import requests
 
@@ -168,14 +170,16 @@ def child(args: argparse.Namespace) -> None:
         source = {"url": args.source} if "://" in args.source else {"path": args.source}
         if args.sha256:
             source["sha256"] = args.sha256
-        t0, cpu0 = time.perf_counter(), _cpu_seconds()
+        t0, cpu0, others0 = time.perf_counter(), _cpu_seconds(), [proc_cpu(p) for p in others]
         with upload.open_source(
             source, chunk_size=args.chunk_size, digest=bool(args.sha256)
         ) as src:
             done = src.upload_into(conn, vol).bytes
         conn.close()
     seconds, cpu = time.perf_counter() - t0, _cpu_seconds() - cpu0
-    print(json.dumps({"bytes": done, "seconds": seconds, "cpu": cpu, "hwm_kib": _vm_hwm_kib()}))
+    server, daemon = (proc_cpu(p) - c for p, c in zip(others, others0, strict=True))
+    print(json.dumps({"bytes": done, "seconds": seconds, "cpu": cpu, "server": server,
+                      "daemon": daemon, "hwm_kib": _vm_hwm_kib()}))
 
 
 def _cpu_seconds() -> float:
@@ -198,7 +202,7 @@ def _vm_hwm_kib() -> int:
 
 def proc_cpu(pid: int | None, children: bool = True) -> float:
     """CPU seconds (user + system) of ``pid`` so far, with its waited-for children; 0 if gone."""
-    if pid is None:
+    if not pid:
         return 0.0
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -302,6 +306,7 @@ class Bench:
             server0, daemon0 = proc_cpu(self.server_pid), proc_cpu(self.daemon)
             wall, cpu, extra = client(vol)
             server, daemon = proc_cpu(self.server_pid) - server0, proc_cpu(self.daemon) - daemon0
+            server, daemon = extra.pop("server_cpu", server), extra.pop("daemon_cpu", daemon)
             if daemon_pid(self.args.uri) != self.daemon or daemon < 0:
                 self.daemon = None  # restarted during the run: its CPU is unknown
             allocation = None
@@ -337,14 +342,18 @@ class Bench:
         def go(vol) -> tuple[float, float, dict]:
             cmd = [sys.executable, os.path.abspath(__file__), "--uri", self.args.uri,
                    "--chunk-size", str(self.args.chunk_size), "--child", kind,
-                   "--source", source, "--sha256", sha]
+                   "--source", source, "--sha256", sha, "--server-pid", str(self.server_pid),
+                   "--daemon-pid", str(self.daemon or 0)]
             if vol is not None:
                 cmd += ["--pool", self.pool.name(), "--vol", vol.name()]
             out, _, _ = run(cmd)
             res = json.loads(out)
             assert res["bytes"] == image.stat().st_size
-            # the transfer alone, timed inside the child: Python's start and imports excluded
-            return res["seconds"], res["cpu"], {"rss": res["hwm_kib"] / 1024}
+            # the transfer alone, timed inside the child: Python's start and imports excluded,
+            # and so are the daemon's and server's CPU while the child starts
+            extra = {"rss": res["hwm_kib"] / 1024, "server_cpu": res["server"],
+                     "daemon_cpu": res["daemon"]}
+            return res["seconds"], res["cpu"], extra
 
         return go
 
@@ -423,6 +432,8 @@ def main() -> None:
     ap.add_argument("--vol", help=argparse.SUPPRESS)
     ap.add_argument("--source", help=argparse.SUPPRESS)
     ap.add_argument("--sha256", help=argparse.SUPPRESS)
+    ap.add_argument("--server-pid", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--daemon-pid", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.chunk_size is None:
         from pulumi_libvirt.upload import CHUNK_SIZE
