@@ -192,6 +192,36 @@ def test_split_zeros_finds_aligned_blocks_only():
     assert split_zeros(bytes(2 * block), 0) == [2 * block]
 
 
+def test_pipeline_failing_stage_stops_reader_and_caller():
+    """A stage that fails mid-way: the caller gets its error, the endless reader is stopped
+    (its iterator closed, in its own thread) and no thread is left."""
+    from pulumi_libvirt.upload.pipeline import Pipeline
+
+    closed = threading.Event()
+
+    def endless():
+        try:
+            while True:
+                yield b"x" * 1024
+        finally:
+            closed.set()
+
+    seen = []
+
+    def fails_at_100(item) -> None:
+        seen.append(item)
+        if len(seen) == 100:
+            raise ValueError("stage broke")
+
+    received = 0
+    with pytest.raises(ValueError, match="stage broke"):
+        with Pipeline(endless(), [fails_at_100]) as items:
+            for _item in items:
+                received += 1
+    assert received < 100 and closed.is_set()
+    assert not [t for t in threading.enumerate() if t.name.startswith("upload-")]
+
+
 # --------------------------------------------------------------------------------------------
 # Uploads
 
