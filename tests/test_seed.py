@@ -131,7 +131,7 @@ def test_bytes_source_streams_memory_in_chunks() -> None:
     data = bytes(range(256)) * 4096  # 1 MiB
     src = upload.BytesSource(data, "the contents of seed", chunk_size=256 * 1024)
     assert src.size == len(data) and src.format == "raw"
-    assert b"".join(src._items(sparse=False)) == data
+    assert b"".join(src._items()) == data
     assert upload.BytesSource(iso.build_iso("cidata", {"a": b""})).format == "iso"
 
 
