@@ -753,7 +753,9 @@ def _stalled_upload(images, conn, volume, progress=None):
 def test_writer_failure_stops_a_blocked_reader(images, conn, make_volume):
     """The reader waits on a server that stalls; the volume fills up: the upload fails at once
     (not after the 60 s read timeout) and no thread, socket or stream is left."""
-    vol = make_volume(512 * 1024)  # the server sends 900 KB, then stalls
+    # the server sends 900 KB and stalls: the reader has handed over the first 64 KiB and
+    # waits for the rest of its 1 MiB read
+    vol = make_volume(32 * 1024)
     error, seconds, left_open, streams = _stalled_upload(images, conn, vol)
     assert isinstance(error, upload.CapacityError), error
     assert seconds < 10 and left_open == [] and _upload_threads() == []
@@ -766,7 +768,7 @@ def test_cancel_stops_every_stage(images, conn, make_volume):
 
     class Cancel(upload.Progress):
         def update(self, done: int) -> None:
-            if done >= 512 * 1024:  # of the 900 KB the server sends before it stalls
+            if done >= 64 * 1024:  # the first bytes are in; the reader waits on the server
                 raise KeyboardInterrupt
 
     error, seconds, left_open, streams = _stalled_upload(

@@ -42,7 +42,7 @@ from .formats import CONTAINER_FORMATS, ImageInfo, check_format, sniff_format, v
 from .http import HttpSource, RetryPolicy, probe_http
 from .memory import BytesSource
 from .progress import NullProgress, Progress, StderrProgress
-from .source import CHUNK_SIZE, Source
+from .source import CHUNK_SIZE, READ_SIZE, Source
 from .sparse import MIN_HOLE
 from .validation import SOURCE_FIELDS, raise_if_invalid, validate_source
 from .volume import VolumeSource
@@ -51,6 +51,7 @@ __all__ = [
     "CHUNK_SIZE",
     "CONTAINER_FORMATS",
     "MIN_HOLE",
+    "READ_SIZE",
     "SOURCE_FIELDS",
     "BytesSource",
     "CapacityError",

@@ -46,7 +46,7 @@ class FileSource(Source):
             raise
 
     def _items(self) -> Iterator[Item]:
-        fd, size, chunk = self._fd, self.size or 0, self.chunk_size
+        fd, size, chunk = self._fd, self.size or 0, self.read_size
         assert fd is not None
         holes = True
         pos = 0

@@ -262,7 +262,7 @@ class HttpSource(Source):
         if head:
             yield head
         while True:
-            data = self._read(self.chunk_size)
+            data = self._read(self.read_size)
             if not data:
                 return
             yield data

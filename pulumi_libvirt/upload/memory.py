@@ -30,7 +30,7 @@ class BytesSource(Source):
         self.format = sniff_format(bytes(self._data[:HEAD_SIZE]))
 
     def _items(self) -> Iterator[Item]:
-        data, chunk = self._data, self.chunk_size
+        data, chunk = self._data, self.read_size
         for start in range(0, len(data), chunk):
             yield bytes(data[start : start + chunk])  # libvirt's stream takes only bytes
 

@@ -18,9 +18,9 @@ from typing import Any
 from .errors import UploadError
 from .sparse import Item
 
-#: Items handed from stage to stage at once (fewer handoffs; 1 MiB of 256 KiB chunks).
-BATCH = 4
-#: Batches buffered between two stages (with 256 KiB chunks: 4 MiB per queue).
+#: Items handed from stage to stage at once (sources read 1 MiB at a time: one is enough).
+BATCH = 1
+#: Batches buffered between two stages (with 1 MiB reads: 4 MiB per queue).
 DEPTH = 4
 
 _END = object()

@@ -26,6 +26,10 @@ from .sparse import Item, hash_zeros
 #: faster on small uploads but halve the rate of multi-GiB ones (measured: 2 GiB at ~1000 MiB/s
 #: with 256 KiB, 300-500 MiB/s with 1 MiB).
 CHUNK_SIZE = 256 * 1024
+#: Bytes per read from the source (and per handoff between stages): fewer, larger reads cost
+#: less CPU (HTTP receive measured here: 0.28 CPU-s/GiB with 1 MiB reads, 0.44 with 256 KiB);
+#: the writer cuts them into ``CHUNK_SIZE`` messages.
+READ_SIZE = 1024 * 1024
 
 
 class Source:
@@ -39,7 +43,8 @@ class Source:
         #: the disk size a qcow/qcow2 header declares, else None
         self.virtual_size: int | None = None
         self.expected_sha256 = expected_sha256
-        self.chunk_size = chunk_size
+        self.chunk_size = chunk_size  #: bytes per stream message
+        self.read_size = max(READ_SIZE, chunk_size)  #: bytes per read from the source
         #: compute sha256 while uploading (always when ``expected_sha256`` is set)
         self.digest = True
         self._used = False
@@ -48,7 +53,7 @@ class Source:
 
     # -- what a subclass provides
     def _items(self) -> Iterator[Item]:
-        """Yield the image in order: data (bytes, at most ``chunk_size`` each) and runs of
+        """Yield the image in order: data (bytes, at most ``read_size`` each) and runs of
         zeros known without reading them (int: their length, e.g. a file's holes)."""
         raise NotImplementedError
 
