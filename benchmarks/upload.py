@@ -26,6 +26,11 @@ included), the HTTP server process, and the libvirt daemon serving ``--uri`` (fr
 /proc/<pid>/stat before and after the transfer, children included; other users of that
 daemon add noise, in proportion to the time a run takes).
 
+Targets: http >= 0.95x ceiling and >= 1.5x curl|virsh; on the sparse image, http faster than
+virsh without --sparse and an allocation within 10% of the image's data; peak RSS <= 100 MB
+whatever the size (``--rss-sizes``). On a machine shared with others, ``--quiet 0.2`` waits
+before each round until others leave the CPU (each round line says how busy it was).
+
 Quick run: ``python benchmarks/upload.py --size 0.25 --rounds 2 --rss-sizes ''``.
 Everything it creates (pool, volumes, image files) is removed at the end.
 """
