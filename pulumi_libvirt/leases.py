@@ -17,14 +17,19 @@ _FAMILIES = {libvirt.VIR_IP_ADDR_TYPE_IPV4: "ipv4", libvirt.VIR_IP_ADDR_TYPE_IPV
 def dhcp_leases(
     conn: libvirt.virConnect, network: str, mac: str | None = None
 ) -> list[dict[str, Any]]:
+    """The current DHCP leases of the libvirt network named ``network`` (see
+    ``network_leases``). Raises libvirt's error when the network does not exist."""
+    return network_leases(conn.networkLookupByName(network), mac)
+
+
+def network_leases(net: libvirt.virNetwork, mac: str | None = None) -> list[dict[str, Any]]:
     """The current DHCP leases of a libvirt network (only those of ``mac`` when given).
 
     Each lease: ``mac`` (lower case), ``ip_address``, ``prefix``, ``type`` ("ipv4"/"ipv6"),
     ``hostname``, ``client_id``, ``iaid``, ``expiry_time`` (seconds since the epoch, 0 for
-    never) and ``interface`` (the network's bridge). Raises libvirt's error when the network
-    does not exist or its driver keeps no leases.
+    never) and ``interface`` (the network's bridge); empty strings as None. Raises libvirt's
+    error when the network's driver keeps no leases.
     """
-    net = conn.networkLookupByName(network)
     raw = net.DHCPLeases(mac.lower()) if mac else net.DHCPLeases()
     return [
         {
@@ -32,9 +37,9 @@ def dhcp_leases(
             "ip_address": lease.get("ipaddr"),
             "prefix": lease.get("prefix"),
             "type": _FAMILIES.get(lease.get("type"), str(lease.get("type"))),
-            "hostname": lease.get("hostname"),
-            "client_id": lease.get("clientid"),
-            "iaid": lease.get("iaid"),
+            "hostname": lease.get("hostname") or None,
+            "client_id": lease.get("clientid") or None,
+            "iaid": lease.get("iaid") or None,
             "expiry_time": lease.get("expirytime"),
             "interface": lease.get("iface"),
         }

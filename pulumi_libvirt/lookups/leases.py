@@ -7,9 +7,8 @@ from dataclasses import dataclass
 
 import libvirt
 
+from ..leases import network_leases
 from .invoke import Host, lookup
-
-_TYPES = {libvirt.VIR_IP_ADDR_TYPE_IPV4: "ipv4", libvirt.VIR_IP_ADDR_TYPE_IPV6: "ipv6"}
 
 
 @dataclass(frozen=True)
@@ -33,7 +32,7 @@ def get_network_dhcp_leases(host: Host, network: str, mac: str | None = None) ->
     net = host.find("network", network, host.conn.networkLookupByName,
                 lambda: [n.name() for n in host.conn.listAllNetworks()])
     try:
-        leases = net.DHCPLeases(mac.lower() if mac else None, 0)
+        leases = network_leases(net, mac)
     except libvirt.libvirtError as exc:
         if exc.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT:
             raise host.unsupported(exc, f"DHCP leases of network '{network}'") from None
@@ -41,10 +40,9 @@ def get_network_dhcp_leases(host: Host, network: str, mac: str | None = None) ->
             raise
     result = [
         DhcpLease(
-            mac=lease["mac"], ip=lease["ipaddr"], prefix=lease["prefix"],
-            hostname=lease.get("hostname") or None, expiry=lease["expirytime"],
-            type=_TYPES.get(lease["type"], str(lease["type"])), interface=lease["iface"],
-            client_id=lease.get("clientid") or None, iaid=lease.get("iaid") or None,
+            mac=lease["mac"], ip=lease["ip_address"], prefix=lease["prefix"],
+            hostname=lease["hostname"], expiry=lease["expiry_time"], type=lease["type"],
+            interface=lease["interface"], client_id=lease["client_id"], iaid=lease["iaid"],
         )
         for lease in leases
     ]
