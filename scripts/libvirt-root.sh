@@ -1,0 +1,292 @@
+#!/usr/bin/env bash
+# A second libvirt for the test suite: libvirt 11.3 with QEMU 10.0 from Debian 13 ("trixie"),
+# in a debootstrapped root beside the machine's own libvirtd (run as root).
+#
+#   bash scripts/libvirt-root.sh [start]  build the root if missing or stale, start its daemons
+#   bash scripts/libvirt-root.sh stop     stop its daemons (and guests, dnsmasq) and its netns
+#   bash scripts/libvirt-root.sh status   say what runs; exit 0 only when the daemon answers
+#   bash scripts/libvirt-root.sh uri      print the URI the tests use to reach it
+#   bash scripts/libvirt-root.sh build    build (or rebuild when stale) the root only
+#   bash scripts/libvirt-root.sh purge    stop, then delete the root
+#
+# The root lives in /var/cache/pulumi-libvirt/trixie-root (PULUMI_LIBVIRT_ROOT overrides) and
+# is rebuilt when the recipe below changes. Its virtlogd and libvirtd run chrooted in a mount
+# namespace of their own and the network namespace "pulumi-libvirt11", with their own /dev (a
+# tmpfs of device nodes made here: the host's /dev is never bound in, so package scripts
+# inside cannot regroup the host's /dev/kvm), /proc, /sys, and the host's /tmp bound at /tmp
+# (tests hand libvirt paths under /tmp). The socket stays on disk in the root, so the host
+# reaches it: qemu+unix:///system?socket=<root>/run/libvirt/libvirt-sock.
+# Idempotent: running daemons are reused; dead ones and their stale pid files and sockets are
+# cleared and started again.
+set -euo pipefail
+
+ROOT=${PULUMI_LIBVIRT_ROOT:-/var/cache/pulumi-libvirt/trixie-root}
+NETNS=pulumi-libvirt11
+SUITE=trixie
+MIRROR=http://deb.debian.org/debian
+SOCKET=$ROOT/run/libvirt/libvirt-sock
+URI="qemu+unix:///system?socket=$SOCKET"
+# Installed inside the root. Bump RECIPE when the way the root is made changes.
+# Debian's libvirt-daemon-system pulls in the daemon, its QEMU and network drivers; the storage
+# backends and lock plugin are what libvirt-daemon recommends (the host has them too); the
+# rest is what libvirt runs for pools (mkfs, lvm, mount), networks (dnsmasq, iptables/nft) and
+# guests (OVMF firmware).
+RECIPE=2
+PACKAGES=(libvirt-daemon-system libvirt-clients libvirt-daemon-driver-interface
+          libvirt-daemon-driver-storage-disk libvirt-daemon-driver-storage-iscsi
+          libvirt-daemon-driver-storage-logical libvirt-daemon-driver-storage-mpath
+          libvirt-daemon-driver-storage-scsi libvirt-daemon-lock libvirt-daemon-plugin-lockd
+          qemu-system-x86 qemu-utils dnsmasq-base ovmf nftables e2fsprogs xfsprogs lvm2
+          iproute2 procps)
+STAMP=$ROOT/.pulumi-libvirt-recipe
+LOOP_DEVICES=256
+
+say() { printf 'libvirt-root: %s\n' "$*"; }
+die() { say "$*" >&2; exit 1; }
+
+recipe_hash() {
+    printf '%s\n' "$RECIPE" "$SUITE" "$MIRROR" "${PACKAGES[@]}" | sha256sum | cut -d' ' -f1
+}
+
+# --- the host's /dev/kvm must come out of all this as it went in -------------------------------
+
+kvm_state() { if [ -e /dev/kvm ]; then stat -c '%u:%g:%a' /dev/kvm; else echo absent; fi; }
+
+guarded() {
+    local before after
+    before=$(kvm_state)
+    "$@"
+    after=$(kvm_state)
+    if [ "$before" != "$after" ]; then
+        chown "${before%:*}" /dev/kvm && chmod "${before##*:}" /dev/kvm
+        die "the host's /dev/kvm changed from $before to $after during '$*' (put back)"
+    fi
+}
+
+# --- device nodes: new inodes with the host's numbers, never the host's own nodes ---------------
+
+node_like() {  # node_like TARGET_DEV NAME MODE [GROUP]: mknod what the host has as /dev/NAME
+    local dev=$1 name=$2 mode=$3 group=${4:-root} kind numbers
+    [ -e "/dev/$name" ] || return 0
+    kind=$(stat -c '%F' "/dev/$name")
+    numbers=$(stat -c '%t %T' "/dev/$name")
+    mkdir -p "$(dirname "$dev/$name")"
+    # shellcheck disable=SC2086
+    set -- $numbers
+    if [ "$kind" = "block special file" ]; then
+        mknod -m "$mode" "$dev/$name" b "$((16#$1))" "$((16#$2))"
+    else
+        mknod -m "$mode" "$dev/$name" c "$((16#$1))" "$((16#$2))"
+    fi
+    chroot "$ROOT" chgrp "$group" "/dev/$name" 2>/dev/null || true
+}
+
+# Mount a fresh /dev for the root at $ROOT/dev (inside a private mount namespace only).
+populate_dev() {
+    local dev=$ROOT/dev n
+    mount -t tmpfs -o mode=755,nosuid,size=64k pulumi-libvirt-dev "$dev"
+    for n in null zero full random urandom tty; do node_like "$dev" "$n" 666; done
+    mkdir -p "$dev/pts" "$dev/shm" "$dev/mapper"
+    mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts "$dev/pts"
+    ln -s pts/ptmx "$dev/ptmx"
+    mount -t tmpfs -o mode=1777,nosuid,nodev shm "$dev/shm"
+    ln -s /proc/self/fd "$dev/fd"
+    ln -s /proc/self/fd/0 "$dev/stdin"
+    ln -s /proc/self/fd/1 "$dev/stdout"
+    ln -s /proc/self/fd/2 "$dev/stderr"
+    node_like "$dev" net/tun 666
+    node_like "$dev" vhost-net 660 kvm
+    node_like "$dev" kvm 660 kvm
+    node_like "$dev" loop-control 660 disk
+    # Loop devices that the host's losetup makes later must exist here too: make the numbers.
+    for n in $(seq 0 $((LOOP_DEVICES - 1))); do
+        mknod -m 660 "$dev/loop$n" b 7 "$n"
+    done
+    chroot "$ROOT" chgrp disk $(for n in $(seq 0 $((LOOP_DEVICES - 1))); do echo "/dev/loop$n"; done)
+}
+
+# --- building the root ----------------------------------------------------------------------
+
+host_package() {
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" && return
+    say "installing $1 on the host"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$1" >/dev/null 2>&1 || {
+        DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$1" >/dev/null
+    }
+}
+
+# Runs in a private mount namespace (see build): every mount here vanishes with it.
+build_inside() {
+    local new=$1
+    mount --make-rprivate /
+    debootstrap --variant=minbase "$SUITE" "$new" "$MIRROR" >"$new.log" 2>&1 || {
+        tail -n 30 "$new.log" >&2
+        die "debootstrap failed (log: $new.log)"
+    }
+    ROOT=$new
+    # No package script may start anything: this root's daemons are started by this script.
+    printf '#!/bin/sh\nexit 101\n' >"$ROOT/usr/sbin/policy-rc.d"
+    chmod 755 "$ROOT/usr/sbin/policy-rc.d"
+    populate_dev
+    mount -t proc proc "$ROOT/proc"
+    mount -t sysfs sysfs "$ROOT/sys"
+    chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive apt-get update -q >>"$new.log" 2>&1
+    chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+        --no-install-recommends "${PACKAGES[@]}" >>"$new.log" 2>&1 || {
+        tail -n 30 "$new.log" >&2
+        die "installing packages in the root failed (log: $new.log)"
+    }
+    chroot "$ROOT" apt-get clean
+    configure_root
+}
+
+# What differs from Debian's defaults, and why.
+configure_root() {
+    local etc=$ROOT/etc/libvirt
+    # Root-only socket (0700, the default); no polkit daemon runs in the root.
+    sed -i 's/^#\?auth_unix_rw = .*/auth_unix_rw = "none"/' "$etc/libvirtd.conf"
+    # The machine's own libvirtd gets no cgroups in its netns either; keep the two alike.
+    printf 'cgroup_controllers = [ ]\n' >>"$etc/qemu.conf"
+}
+
+build() {
+    local want new
+    want=$(recipe_hash)
+    if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
+        say "root $ROOT is up to date"
+        return
+    fi
+    [ -d "$ROOT" ] && { say "recipe changed: rebuilding $ROOT"; stop; }
+    host_package debootstrap
+    new=$ROOT.new
+    rm -rf "$new"
+    mkdir -p "$(dirname "$ROOT")"
+    say "building Debian $SUITE root in $ROOT (debootstrap + ${#PACKAGES[@]} packages)"
+    local started=$SECONDS
+    unshare --mount --propagation private bash -c "set -euo pipefail; $(declare -f); $(declare -p ROOT SUITE MIRROR \
+        PACKAGES LOOP_DEVICES); build_inside '$new'"
+    echo "$want" >"$new/.pulumi-libvirt-recipe"
+    rm -rf "$ROOT"
+    mv "$new" "$ROOT"
+    mv "$new.log" "$ROOT.log"
+    say "built $ROOT in $((SECONDS - started)) s ($(chroot "$ROOT" libvirtd --version))"
+}
+
+# --- the daemons ------------------------------------------------------------------------------
+
+# pids of processes chrooted into $ROOT named $1 (any name when empty)
+root_pids() {
+    local pid pids real
+    real=$(readlink -f "$ROOT")
+    if [ -n "${1:-}" ]; then pids=$(pgrep -x "$1" || true); else
+        pids=$(cd /proc && ls -d [0-9]*); fi
+    for pid in $pids; do
+        [ "$(readlink "/proc/$pid/root" 2>/dev/null)" = "$real" ] && echo "$pid"
+    done
+    return 0
+}
+
+answers() { timeout 10 virsh -c "$URI" version >/dev/null 2>&1; }
+
+# Runs in the netns, in the mount namespace `ip netns exec` made for it.
+start_inside() {
+    mount --make-rslave /
+    populate_dev
+    mount -t proc proc "$ROOT/proc"
+    mount -t sysfs sysfs "$ROOT/sys"
+    mount --rbind /tmp "$ROOT/tmp"
+    mount --make-rslave "$ROOT/tmp"
+    chroot "$ROOT" ip link set lo up
+    chroot "$ROOT" /usr/sbin/virtlogd -d
+    chroot "$ROOT" /usr/sbin/libvirtd -d
+}
+
+start() {
+    guarded build
+    local logd libvirtd
+    logd=$(root_pids virtlogd | head -n1)
+    libvirtd=$(root_pids libvirtd | head -n1)
+    if [ -n "$libvirtd" ] && answers; then
+        say "libvirt $(libvirt_version) answers on $URI"
+        return
+    fi
+    local started=$SECONDS
+    if [ -n "$libvirtd" ]; then
+        say "libvirtd (pid $libvirtd) does not answer: restarting it"
+        kill "$libvirtd"; wait_gone "$libvirtd"
+    fi
+    if ! ip netns list | grep -qw "$NETNS"; then
+        say "creating network namespace $NETNS"
+        ip netns add "$NETNS"
+    fi
+    rm -f "$ROOT/run/libvirtd.pid" "$ROOT"/run/libvirt/*-sock*
+    if [ -n "$logd" ]; then
+        say "starting libvirtd beside virtlogd (pid $logd)"
+        guarded nsenter -t "$logd" -m -n -r -w /usr/sbin/libvirtd -d
+    else
+        stop_processes
+        find "$ROOT/run" -mindepth 1 -delete
+        say "starting virtlogd and libvirtd in network namespace $NETNS"
+        guarded ip netns exec "$NETNS" bash -c "set -euo pipefail; $(declare -f); $(declare -p ROOT LOOP_DEVICES); \
+            start_inside"
+    fi
+    local i
+    for i in $(seq 1 120); do
+        if answers; then
+            say "libvirt $(libvirt_version) answers on $URI ($((SECONDS - started)) s)"
+            return
+        fi
+        sleep 0.5
+    done
+    die "libvirtd in $ROOT did not answer on $URI within 60 s (log: $ROOT/var/log/libvirt)"
+}
+
+libvirt_version() { virsh -c "$URI" version --daemon 2>/dev/null | sed -n 's/^Running against daemon: //p'; }
+
+wait_gone() {
+    local pid i
+    for pid in "$@"; do
+        for i in $(seq 1 100); do [ -e "/proc/$pid" ] || break; sleep 0.1; done
+        [ -e "/proc/$pid" ] && kill -9 "$pid" 2>/dev/null || true
+    done
+}
+
+# Stop every process chrooted into the root: libvirtd first, then guests, dnsmasq, virtlogd.
+stop_processes() {
+    local pids
+    pids=$(root_pids libvirtd)
+    if [ -n "$pids" ]; then kill $pids 2>/dev/null || true; wait_gone $pids; fi
+    pids=$(root_pids)
+    if [ -n "$pids" ]; then kill $pids 2>/dev/null || true; wait_gone $pids; fi
+}
+
+stop() {
+    if [ -d "$ROOT" ]; then
+        stop_processes
+        say "stopped the daemons of $ROOT"
+    fi
+    if ip netns list | grep -qw "$NETNS"; then
+        ip netns delete "$NETNS"
+        say "deleted network namespace $NETNS"
+    fi
+}
+
+status() {
+    if [ ! -f "$STAMP" ]; then say "no root at $ROOT (build with: bash $0 start)"; return 1; fi
+    [ "$(cat "$STAMP")" = "$(recipe_hash)" ] || say "root is stale (rebuilt by: bash $0 start)"
+    say "virtlogd: $(root_pids virtlogd | xargs) libvirtd: $(root_pids libvirtd | xargs)"
+    if answers; then say "libvirt $(libvirt_version) answers on $URI"; else
+        say "nothing answers on $URI"; return 1; fi
+}
+
+[ "$(id -u)" -eq 0 ] || die "run as root"
+case "${1:-start}" in
+    start) start ;;
+    stop) stop ;;
+    status) status ;;
+    uri) echo "$URI" ;;
+    build) guarded build ;;
+    purge) stop; rm -rf "$ROOT" "$ROOT.new" "$ROOT.log"; say "removed $ROOT" ;;
+    *) die "usage: $0 [start|stop|status|uri|build|purge]" ;;
+esac
