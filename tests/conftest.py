@@ -1,19 +1,29 @@
-"""Shared fixtures: a per-run name prefix, the libvirt system URI, and a cleanup safety net.
+"""Shared fixtures: a per-run name prefix, the real libvirt daemons, and a cleanup safety net.
 
 Tests that create libvirt objects name them with ``run_prefix`` (``plvt-<6 hex>-``) and remove
-them in their own fixtures. At session end every domain, network, pool and volume on
-qemu:///system whose name starts with the prefix is removed anyway, so a failed or interrupted
-test never leaves objects behind that would collide with a rerun or a developer's own.
+them in their own fixtures. At session end every domain, network, pool and volume whose name
+starts with the prefix is removed anyway from every daemon the run used, so a failed or
+interrupted test never leaves objects behind that would collide with a rerun or a developer's
+own.
+
+Every test that asks for ``system_uri`` (or ``system_daemon``) runs once against each real
+daemon in ``tests/daemons.py``: the machine's own libvirtd (id ``libvirt9``) and libvirt 11.3 in
+a Debian 13 root (id ``libvirt11``). A daemon that does not answer skips its variants, saying
+how to start it, unless ``PULUMI_LIBVIRT_REQUIRE`` names it (``libvirt9,libvirt11``; CI sets
+it): then they fail. The summary counts the tests run against each.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 import threading
+from collections import Counter
 
 import pytest
+from daemons import DAEMONS, Daemon
 
-SYSTEM_URI = "qemu:///system"
+TEST_URI = "test:///default"
 RUN_PREFIX = f"plvt-{secrets.token_hex(3)}-"
 
 
@@ -43,25 +53,54 @@ def _open(uri: str, timeout: float = 10.0):
     return result[0] if result else None
 
 
+_versions: dict[str, str | None] = {}  # daemon name -> its libvirt version, None: no answer
+
+
+def reach(name: str) -> Daemon:
+    """The daemon `name` once it answers; skips its test (fails it when required) otherwise."""
+    if name not in _versions:
+        conn = _open(DAEMONS[name].uri)
+        _versions[name] = None
+        if conn is not None:
+            number = conn.getLibVersion()
+            conn.close()
+            _versions[name] = f"{number // 1000000}.{number // 1000 % 1000}.{number % 1000}"
+    daemon = DAEMONS[name]
+    if _versions[name] is None:
+        message = f"{name}: no libvirtd answers on {daemon.uri}; {daemon.how_to_start}"
+        if name in os.environ.get("PULUMI_LIBVIRT_REQUIRE", "").split(","):
+            pytest.fail(message + " (PULUMI_LIBVIRT_REQUIRE names it)", pytrace=False)
+        pytest.skip(message)
+    return daemon
+
+
+@pytest.fixture(scope="session", params=list(DAEMONS))
+def system_daemon(request) -> Daemon:
+    """Each real libvirt daemon in turn (test ids ``libvirt9``, ``libvirt11``)."""
+    return reach(request.param)
+
+
 @pytest.fixture(scope="session")
-def system_uri() -> str:
-    """``qemu:///system`` once it answers; skips when no libvirtd is reachable.
+def system_uri(system_daemon: Daemon) -> str:
+    """The URI of each real daemon in turn: ``qemu:///system``, then libvirt 11.3's socket.
 
-    CI never skips: ``scripts/setup.sh`` starts libvirtd (in a network namespace) first.
+    CI never skips: ``scripts/setup.sh`` and ``scripts/libvirt-root.sh`` start them first.
     """
-    conn = _open(SYSTEM_URI)
-    if conn is None:
-        pytest.skip(f"libvirtd is not reachable on {SYSTEM_URI}; run scripts/setup.sh")
-    conn.close()
-    return SYSTEM_URI
+    return system_daemon.uri
 
 
-def virsh(*args: str, check: bool = True) -> str:
-    """``virsh -c qemu:///system ARGS``'s output; an AssertionError with its stderr on failure
-    (unless ``check=False``)."""
+@pytest.fixture(params=[*DAEMONS, "test"])
+def uri(request) -> str:
+    """Every host in turn: each real daemon, then libvirt's test driver (no daemon)."""
+    return TEST_URI if request.param == "test" else reach(request.param).uri
+
+
+def virsh(uri: str, *args: str, check: bool = True) -> str:
+    """``virsh -c URI ARGS``'s output; an AssertionError with its stderr on failure (unless
+    ``check=False``). Pass the test's ``system_uri``: it names each daemon in turn."""
     import subprocess
 
-    result = subprocess.run(["virsh", "-c", SYSTEM_URI, *args], capture_output=True, text=True,
+    result = subprocess.run(["virsh", "-c", uri, *args], capture_output=True, text=True,
                             check=False)
     if check and result.returncode != 0:
         raise AssertionError(f"virsh {' '.join(args)}: {result.stderr}")
@@ -70,7 +109,8 @@ def virsh(*args: str, check: bool = True) -> str:
 
 @pytest.fixture
 def engine(system_uri: str):
-    """A harness engine on qemu:///system; whatever the test left in its state is destroyed."""
+    """A harness engine on each real daemon in turn (``system_uri``); whatever the test left in
+    its state is destroyed."""
     from harness import Engine
 
     engine = Engine({"libvirt:uri": system_uri})
@@ -143,19 +183,50 @@ def remove_prefixed(conn, prefix: str) -> list[str]:
     return removed
 
 
+_daemon_of: dict[str, str] = {}  # test node id -> the daemon it runs against
+_outcomes: dict[str, Counter] = {name: Counter() for name in DAEMONS}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        params = getattr(item, "callspec", None)
+        for value in (params.params.values() if params else ()):
+            if isinstance(value, str) and value in DAEMONS:
+                _daemon_of[item.nodeid] = value
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    daemon = _daemon_of.get(report.nodeid)
+    if daemon and (report.when == "call" or (report.when == "setup" and not report.passed)):
+        _outcomes[daemon][report.outcome] += 1
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """One line per real daemon: how many tests ran against it, and how they ended."""
+    for name, counts in _outcomes.items():
+        if not counts:
+            continue
+        version = _versions.get(name)
+        where = f"libvirt {version}" if version else "not reachable"
+        tally = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+        terminalreporter.write_line(f"{name} ({DAEMONS[name].uri}, {where}): {tally}")
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Safety net: remove whatever this run left on qemu:///system."""
+    """Safety net: remove whatever this run left on each daemon it used."""
     try:
         import libvirt  # noqa: F401
     except ImportError:
         return
-    conn = _open(SYSTEM_URI, timeout=5.0)
-    if conn is None:
-        return
-    try:
-        removed = remove_prefixed(conn, RUN_PREFIX)
-    finally:
-        conn.close()
+    removed: list[str] = []
+    for name, version in _versions.items():
+        conn = _open(DAEMONS[name].uri, timeout=5.0) if version else None
+        if conn is None:
+            continue
+        try:
+            removed += [f"{what} ({name})" for what in remove_prefixed(conn, RUN_PREFIX)]
+        finally:
+            conn.close()
     if removed:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:

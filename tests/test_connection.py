@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import base64
 import os
-import subprocess
 import time
 
 import dill
 import libvirt
 import pytest
+from daemons import Daemon, netns_of
 from harness import ProviderHost
 from pulumi.dynamic.dynamic import serialize_provider
 
@@ -84,42 +84,26 @@ def test_stack_config_uri_reaches_the_provider_host() -> None:
         host.delete(urn, id_, outs)
 
 
-def _libvirtd() -> tuple[int, str | None] | None:
-    """(pid, network namespace) of the libvirtd our setup started, else None."""
-    found = subprocess.run(["pgrep", "-x", "libvirtd"], capture_output=True, text=True)
-    pids = found.stdout.split()
-    if len(pids) != 1:
-        return None
-    pid = int(pids[0])
-    netns = subprocess.run(["ip", "netns", "identify", str(pid)], capture_output=True,
-                           text=True).stdout.strip() or None
-    return pid, netns
-
-
-def test_reconnects_after_libvirtd_restart(system_uri: str) -> None:
-    daemon = _libvirtd()
-    owned = daemon is not None and (
-        daemon[1] == "pulumi-libvirt" or os.environ.get("PULUMI_LIBVIRT_TEST_RESTART") == "1"
+def test_reconnects_after_libvirtd_restart(system_daemon: Daemon) -> None:
+    pid = system_daemon.libvirtd()
+    owned = pid is not None and (
+        netns_of(pid) == system_daemon.netns
+        or os.environ.get("PULUMI_LIBVIRT_TEST_RESTART") == "1"
     )
     if not owned:
         pytest.skip("libvirtd was not started by scripts/setup.sh: not restarting someone's "
                     "daemon (set PULUMI_LIBVIRT_TEST_RESTART=1 to allow)")
-    pid, netns = daemon
-    before = connection.connect(system_uri)
+    uri = system_daemon.uri
+    before = connection.connect(uri)
     version = before.getLibVersion()
-    os.kill(pid, 15)
-    for _ in range(100):
-        if not os.path.exists(f"/proc/{pid}"):
-            break
-        time.sleep(0.1)
-    inside = [] if netns is None else ["ip", "netns", "exec", netns]
-    subprocess.run([*inside, "libvirtd", "-d"], check=True)
+    system_daemon.restart(pid)
     for _ in range(100):
         try:
-            libvirt.open(system_uri).close()
+            libvirt.open(uri).close()
             break
         except libvirt.libvirtError:
             time.sleep(0.1)
-    after = connection.run(system_uri, lambda conn: conn)
+    after = connection.run(uri, lambda conn: conn)
     assert after is not before
     assert after.getLibVersion() == version
+    assert system_daemon.libvirtd() not in (None, pid)

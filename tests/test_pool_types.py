@@ -1,4 +1,4 @@
-"""Pool types beyond dir: fs on a loop file (real qemu:///system), logical and netfs (their
+"""Pool types beyond dir: fs on a loop file (both real daemons), logical and netfs (their
 model and XML on test:///default; on this machine's kernel they cannot start, and say why)."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ TEST_URI = "test:///default"
 MiB = 1024**2
 
 
-def pool_names() -> set[str]:
-    return set(virsh("pool-list", "--all", "--name").split())
+def pool_names(uri: str) -> set[str]:
+    return set(virsh(uri, "pool-list", "--all", "--name").split())
 
 
 def fs_pool(name: str, image: Path, mount: Path, fs: str, **extra):
@@ -58,21 +58,21 @@ def test_fs_pool_on_a_loop_device(fs: str, system_uri: str, run_prefix: str, tmp
         assert f"pool '{name}': changing fs_mount_opts takes effect by restarting it" in (
             engine.last_stderr)
         engine.up(changed)
-        assert "<fs:option name='noatime'/>" in virsh("pool-dumpxml", name)
-        assert "Autostart:      yes" in virsh("pool-info", name)
+        assert "<fs:option name='noatime'/>" in virsh(system_uri, "pool-dumpxml", name)
+        assert "Autostart:      yes" in virsh(system_uri, "pool-info", name)
         assert engine.resource("fs").id == pool["uuid"]
         refreshed = engine.refresh()
         assert "fs" not in refreshed.deleted and "vol" not in refreshed.deleted
         assert engine.preview(changed).empty
 
         engine.destroy()
-        assert name not in pool_names()
+        assert name not in pool_names(system_uri)
 
         # The device keeps its filesystem; building again on it is not an error.
         engine.up(fs_pool(name, image, mount, fs))
         assert engine.outputs("fs")["running"] is True
         engine.destroy()
-        assert name not in pool_names()
+        assert name not in pool_names(system_uri)
     finally:
         engine.destroy()
         engine.close()
@@ -96,7 +96,7 @@ def test_fs_pool_refuses_to_overwrite_another_filesystem(
     message = str(error.value)
     assert message.startswith(f"cannot build pool '{name}' on {system_uri}: ")
     assert "does not match the expected format 'xfs'" in message
-    assert name not in pool_names() and engine.state == {}
+    assert name not in pool_names(system_uri) and engine.state == {}
     blkid = subprocess.run(["blkid", "-o", "value", "-s", "TYPE", str(image)],
                            capture_output=True, text=True).stdout.strip()
     assert blkid == "ext4"  # untouched
@@ -181,7 +181,7 @@ def test_logical_pool_on_this_kernel(system_uri: str, run_prefix: str,
     finally:
         engine.destroy()
         engine.close()
-    assert name not in pool_names()
+    assert name not in pool_names(system_uri)
     groups = subprocess.run(["vgs", "--noheadings", "-o", "vg_name"], capture_output=True,
                             text=True).stdout.split()
     assert name not in groups  # delete_target removed the volume group
@@ -200,4 +200,4 @@ def test_netfs_pool_says_what_the_host_lacks(system_uri: str, run_prefix: str,
     assert "unknown filesystem type 'nfs'" in message
     assert message.endswith("(netfs pools need the libvirt host's kernel to support the network "
                             "filesystem (nfs, cifs, glusterfs) and its mount helper)")
-    assert name not in pool_names() and engine.state == {}
+    assert name not in pool_names(system_uri) and engine.state == {}

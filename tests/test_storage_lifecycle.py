@@ -1,6 +1,7 @@
 """Pool and Volume through Pulumi's own dynamic-provider host, as the engine drives them.
 
-Each lifecycle runs on real ``qemu:///system`` and on libvirt's embedded ``test:///default``.
+Each lifecycle runs on both real daemons (``qemu:///system`` and libvirt 11.3, see
+tests/daemons.py) and on libvirt's embedded ``test:///default``.
 """
 
 from __future__ import annotations
@@ -18,13 +19,8 @@ GiB = 1024**3
 TEST_URI = "test:///default"
 
 
-def pool_names() -> set[str]:
-    return set(virsh("pool-list", "--all", "--name").split())
-
-
-@pytest.fixture(params=["system", "test"])
-def uri(request, system_uri) -> str:
-    return system_uri if request.param == "system" else TEST_URI
+def pool_names(uri: str) -> set[str]:
+    return set(virsh(uri, "pool-list", "--all", "--name").split())
 
 
 def make_engine(uri: str) -> Engine:
@@ -53,7 +49,7 @@ def test_lifecycle(uri: str, run_prefix: str, tmp_path: Path) -> None:
         assert plan.ops == {"images": "create", "disk": "create"}
         assert not any(c.method == "Create" for c in plan.calls)
         if system:
-            assert f"{prefix}images" not in pool_names()
+            assert f"{prefix}images" not in pool_names(uri)
 
         result = engine.up(storage(prefix, tmp_path / "pool"))
         pool, disk = result.outputs["images"], result.outputs["disk"]
@@ -62,7 +58,8 @@ def test_lifecycle(uri: str, run_prefix: str, tmp_path: Path) -> None:
         assert disk["capacity"] == GiB and disk["format"] == "qcow2"
         assert disk["path"] == str(tmp_path / "pool" / "disk.img") == disk["key"]
         if system:
-            assert "yes" not in virsh("pool-info", f"{prefix}images").split("Autostart:")[1][:8]
+            autostart = virsh(uri, "pool-info", f"{prefix}images").split("Autostart:")[1]
+            assert "yes" not in autostart[:8]
             assert (tmp_path / "pool" / "disk.img").exists()
 
         assert engine.preview(storage(prefix, tmp_path / "pool")).empty
@@ -78,14 +75,14 @@ def test_lifecycle(uri: str, run_prefix: str, tmp_path: Path) -> None:
         assert result.outputs["disk"]["capacity"] == grown
         assert engine.preview(changed).empty
         if system:
-            assert "Autostart:      yes" in virsh("pool-info", f"{prefix}images")
-            info = virsh("vol-info", "--bytes", str(tmp_path / "pool" / "disk.img"))
+            assert "Autostart:      yes" in virsh(uri, "pool-info", f"{prefix}images")
+            info = virsh(uri, "vol-info", "--bytes", str(tmp_path / "pool" / "disk.img"))
             assert f"{2 * GiB} bytes" in info
 
             # Behind our back: refresh shows it; the next preview puts autostart back, and
             # says that the grown volume stays as it is (shrinking is refused).
-            virsh("pool-autostart", "--disable", f"{prefix}images")
-            virsh("vol-resize", str(tmp_path / "pool" / "disk.img"), str(3 * GiB))
+            virsh(uri, "pool-autostart", "--disable", f"{prefix}images")
+            virsh(uri, "vol-resize", str(tmp_path / "pool" / "disk.img"), str(3 * GiB))
             refresh = engine.refresh()
             assert refresh.changes["images"]["autostart"] == (True, False)
             assert refresh.changes["disk"]["capacity"] == (2 * GiB, 3 * GiB)  # bytes, as before
@@ -103,7 +100,7 @@ def test_lifecycle(uri: str, run_prefix: str, tmp_path: Path) -> None:
         engine.destroy()
         assert engine.state == {}
         if system:
-            assert f"{prefix}images" not in pool_names()
+            assert f"{prefix}images" not in pool_names(uri)
             assert not (tmp_path / "pool" / "disk.img").exists()
         else:
             for state in before.values():  # gone, as the same provider host sees it
@@ -141,7 +138,7 @@ def test_bad_input_fails_at_check_and_creates_nothing(uri: str, run_prefix: str,
         assert engine.state == {}
         assert not any(c.method == "Create" for c in engine.last_calls)
         if uri != TEST_URI:
-            assert f"{prefix}images" not in pool_names()
+            assert f"{prefix}images" not in pool_names(uri)
     finally:
         engine.close()
 
@@ -160,7 +157,7 @@ def test_volume_on_missing_pool_fails_at_create(uri: str, run_prefix: str) -> No
         assert str(error.value) == f"pool '{missing}' not found on {uri}"
         assert engine.state == {}
         if uri != TEST_URI:
-            assert f"{run_prefix}orphan.img" not in virsh("vol-list", "--pool", "default",
+            assert f"{run_prefix}orphan.img" not in virsh(uri, "vol-list", "--pool", "default",
                                                           check=False)
     finally:
         engine.close()
@@ -207,7 +204,7 @@ def test_format_change_replaces_old_first(uri: str, run_prefix: str, tmp_path: P
 def test_adopt_takes_over_an_existing_pool(system_uri: str, run_prefix: str,
                                            tmp_path: Path) -> None:
     name = f"{run_prefix}adopt"
-    virsh("pool-define-as", name, "dir", "--target", str(tmp_path))
+    virsh(system_uri, "pool-define-as", name, "dir", "--target", str(tmp_path))
     try:
         def program(adopt: bool):
             def run() -> None:
@@ -225,14 +222,14 @@ def test_adopt_takes_over_an_existing_pool(system_uri: str, run_prefix: str,
         )
         result = engine.up(program(True))
         assert result.outputs["images"]["running"] is True
-        assert "Autostart:      yes" in virsh("pool-info", name)
+        assert "Autostart:      yes" in virsh(system_uri, "pool-info", name)
         assert engine.preview(program(True)).empty
         engine.destroy()
-        assert name not in pool_names()
+        assert name not in pool_names(system_uri)
         engine.close()
     finally:
-        virsh("pool-destroy", name, check=False)
-        virsh("pool-undefine", name, check=False)
+        virsh(system_uri, "pool-destroy", name, check=False)
+        virsh(system_uri, "pool-undefine", name, check=False)
 
 
 def test_overlay_on_a_base_volume_unknown_during_preview(uri: str, run_prefix: str,

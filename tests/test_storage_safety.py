@@ -26,9 +26,9 @@ MiB = 1024**2
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-def pool_definition(name: str) -> str:
+def pool_definition(uri: str, name: str) -> str:
     """The pool's XML without its figures (the filesystem's use moves on its own)."""
-    text = virsh("pool-dumpxml", "--inactive", name)
+    text = virsh(uri, "pool-dumpxml", "--inactive", name)
     return re.sub(r"\s*<(capacity|allocation|available) unit='bytes'>\d+</\1>", "", text)
 
 
@@ -149,10 +149,10 @@ def test_pool_space_counts_what_the_old_volume_frees(
 def test_adopt_refuses_what_libvirt_cannot_change_and_retain_keeps_it(
     engine, system_uri, pool_name, tmp_path
 ) -> None:
-    virsh("pool-define-as", pool_name, "dir", "--target", str(tmp_path))
-    virsh("pool-build", pool_name)
-    virsh("pool-start", pool_name)
-    virsh("vol-create-as", pool_name, "existing.img", str(2 * MiB), "--format", "raw")
+    virsh(system_uri, "pool-define-as", pool_name, "dir", "--target", str(tmp_path))
+    virsh(system_uri, "pool-build", pool_name)
+    virsh(system_uri, "pool-start", pool_name)
+    virsh(system_uri, "vol-create-as", pool_name, "existing.img", str(2 * MiB), "--format", "raw")
     try:
         def program(**volume):
             def run() -> None:
@@ -168,14 +168,14 @@ def test_adopt_refuses_what_libvirt_cannot_change_and_retain_keeps_it(
                          source={"host": {"name": "127.0.0.1"}, "dir": {"path": "/srv"}},
                          target={"path": str(tmp_path)})
 
-        definition = pool_definition(pool_name)
+        definition = pool_definition(system_uri, pool_name)
         with pytest.raises(ProviderError) as error:
             engine.up(other_type)
         assert str(error.value) == (
             f"cannot adopt pool '{pool_name}' on {system_uri}: type is 'dir' where the program "
             "says 'netfs' (libvirt cannot change it in place). Write type='dir' to adopt it as "
             "it is, or remove the existing pool first to have it made anew")
-        assert engine.state == {} and pool_definition(pool_name) == definition
+        assert engine.state == {} and pool_definition(system_uri, pool_name) == definition
 
         wrong = program(format="qcow2", capacity=MiB)
         with pytest.raises(ProviderError) as error:
@@ -200,8 +200,8 @@ def test_adopt_refuses_what_libvirt_cannot_change_and_retain_keeps_it(
         steps = engine.destroy()
         assert [(s.name, s.retain) for s in steps] == [("disk", True), ("images", True)]
         assert engine.state == {}
-        assert "running" in virsh("pool-info", pool_name)
-        assert "existing.img" in virsh("vol-list", pool_name)
+        assert "running" in virsh(system_uri, "pool-info", pool_name)
+        assert "existing.img" in virsh(system_uri, "vol-list", pool_name)
 
         # adopt=True on something that does not exist creates it (the README says so).
         engine.up(_fresh(pool_name, tmp_path))
@@ -209,9 +209,9 @@ def test_adopt_refuses_what_libvirt_cannot_change_and_retain_keeps_it(
         engine.destroy()
         assert not (tmp_path / "fresh.img").exists()
     finally:
-        virsh("vol-delete", "--pool", pool_name, "existing.img", check=False)
-        virsh("pool-destroy", pool_name, check=False)
-        virsh("pool-undefine", pool_name, check=False)
+        virsh(system_uri, "vol-delete", "--pool", pool_name, "existing.img", check=False)
+        virsh(system_uri, "pool-destroy", pool_name, check=False)
+        virsh(system_uri, "pool-undefine", pool_name, check=False)
 
 
 def _fresh(pool_name: str, path: Path):
@@ -285,7 +285,7 @@ def test_a_volume_grown_outside_is_left_as_it_is_by_an_update(engine, server, sy
                              source={"url": url, "headers": {"Authorization": token}})
 
     engine.up(program("Bearer one"))
-    virsh("vol-resize", "--pool", pool_name, "disk.img", str(2 * MiB))
+    virsh(system_uri, "vol-resize", "--pool", pool_name, "disk.img", str(2 * MiB))
     assert engine.refresh().changes["disk"]["capacity"] == (MiB, 2 * MiB)
     plan = engine.preview(program("Bearer two"))
     assert plan.step("disk").op == "update" and plan.step("disk").changed == ["source"]
@@ -295,7 +295,8 @@ def test_a_volume_grown_outside_is_left_as_it_is_by_an_update(engine, server, sy
     assert warning in engine.last_stderr
     engine.up(program("Bearer two"))  # the new headers; the size is not touched
     assert engine.outputs("disk")["capacity"] == 2 * MiB
-    assert f"{2 * MiB} bytes" in virsh("vol-info", "--bytes", "--pool", pool_name, "disk.img")
+    assert f"{2 * MiB} bytes" in virsh(system_uri, "vol-info", "--bytes", "--pool", pool_name,
+                                       "disk.img")
     assert engine.preview(program("Bearer two")).empty
 
 
@@ -402,7 +403,7 @@ def test_two_resources_naming_one_volume_are_told_so(engine, system_uri, pool_na
         assert "Create" not in methods(engine, "second")
     # up made what came before the second resource, and never adopted the first's volume.
     assert sorted(s.name for s in engine.state.values()) == ["first", "images"]
-    assert f"{MiB} bytes" in virsh("vol-info", "--bytes", str(tmp_path / "same.img"))
+    assert f"{MiB} bytes" in virsh(system_uri, "vol-info", "--bytes", str(tmp_path / "same.img"))
 
 
 def test_delete_target_refuses_while_foreign_files_remain(engine, system_uri, pool_name,
@@ -424,7 +425,7 @@ def test_delete_target_refuses_while_foreign_files_remain(engine, system_uri, po
         f"{pool_dir} still holds 2 volume(s) Pulumi does not manage here: .hidden, notes.txt. "
         "Move or remove them, or set delete_target=False to keep the target; the pool is left "
         "as it was")
-    info = virsh("pool-info", pool_name)
+    info = virsh(system_uri, "pool-info", pool_name)
     assert re.search(r"State:\s+running", info) and re.search(r"Autostart:\s+yes", info)
     assert [s.name for s in engine.state.values()] == ["images"]  # the volume went first
     assert sorted(p.name for p in pool_dir.iterdir()) == [".hidden", "notes.txt"]
@@ -433,7 +434,7 @@ def test_delete_target_refuses_while_foreign_files_remain(engine, system_uri, po
     (pool_dir / ".hidden").unlink()
     engine.destroy()
     assert not pool_dir.exists() and engine.state == {}
-    assert pool_name not in virsh("pool-list", "--all", "--name").split()
+    assert pool_name not in virsh(system_uri, "pool-list", "--all", "--name").split()
 
 
 # -- 9. the README's _extra examples --------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Streaming upload (pulumi_libvirt.upload) against a real qemu:///system and a local HTTP server
+"""Streaming upload (pulumi_libvirt.upload) against both real daemons and a local HTTP server
 (tests/imageserver.py, which documents its modes).
 
 A transient dir pool named with the run prefix lives under a tmp dir for the module; every test

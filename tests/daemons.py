@@ -1,0 +1,76 @@
+"""The real libvirt daemons the suite runs against, and how to reach, find and restart each.
+
+``libvirt9`` is the machine's own libvirtd on ``qemu:///system`` (libvirt 9.0 on Debian 12,
+started by ``scripts/setup.sh`` in netns ``pulumi-libvirt``). ``libvirt11`` is libvirt 11.3
+with QEMU 10.0 in a Debian 13 root (``scripts/libvirt-root.sh``), reached by its socket. Every
+test that asks for ``system_uri`` runs once against each.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+ROOT11 = Path(os.environ.get("PULUMI_LIBVIRT_ROOT", "/var/cache/pulumi-libvirt/trixie-root"))
+
+
+@dataclass(frozen=True)
+class Daemon:
+    """One libvirtd: its test id, URI, and where its process lives."""
+
+    name: str
+    uri: str
+    root: str  # the libvirtd's root directory, as /proc/PID/root shows it
+    netns: str  # the network namespace it runs in
+    start_command: tuple[str, ...] | None  # starts it again; None: `libvirtd -d` in its netns
+    how_to_start: str  # for the skip message
+
+    def libvirtd(self) -> int | None:
+        """The pid of this daemon's libvirtd, or None unless exactly one is found."""
+        found = subprocess.run(["pgrep", "-x", "libvirtd"], capture_output=True, text=True)
+        pids = [int(p) for p in found.stdout.split() if _root_of(int(p)) == self.root]
+        return pids[0] if len(pids) == 1 else None
+
+    def restart(self, pid: int) -> None:
+        """Kill libvirtd `pid` (this daemon's) and start it again as its setup would."""
+        netns = netns_of(pid)
+        command = self.start_command or (
+            *(("ip", "netns", "exec", netns) if netns else ()), "libvirtd", "-d")
+        os.kill(pid, 15)
+        for _ in range(100):
+            if not os.path.exists(f"/proc/{pid}"):
+                break
+            time.sleep(0.1)
+        subprocess.run(command, check=True, capture_output=True)
+
+
+def _root_of(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/root")
+    except OSError:
+        return None
+
+
+def netns_of(pid: int) -> str | None:
+    """The name `ip netns` gives the network namespace of `pid`, or None."""
+    return subprocess.run(["ip", "netns", "identify", str(pid)], capture_output=True,
+                          text=True).stdout.strip() or None
+
+
+DAEMONS: dict[str, Daemon] = {
+    daemon.name: daemon
+    for daemon in (
+        Daemon("libvirt9", "qemu:///system", "/", "pulumi-libvirt", None,
+               "run scripts/setup.sh"),
+        Daemon("libvirt11",
+               f"qemu+unix:///system?socket={ROOT11}/run/libvirt/libvirt-sock",
+               str(ROOT11.resolve()), "pulumi-libvirt11",
+               ("bash", str(REPO / "scripts" / "libvirt-root.sh"), "start"),
+               "start it with `bash scripts/libvirt-root.sh` (builds a Debian 13 root once, "
+               "about a minute)"),
+    )
+}
