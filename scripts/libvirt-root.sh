@@ -10,10 +10,10 @@
 #   bash scripts/libvirt-root.sh purge    stop, then delete the root
 #
 # The root lives in /var/cache/pulumi-libvirt/trixie-root (PULUMI_LIBVIRT_ROOT overrides) and
-# is rebuilt when the recipe below changes. Its virtlogd and libvirtd run chrooted in a mount
-# namespace of their own and the network namespace "pulumi-libvirt11", with their own /dev (a
-# tmpfs of device nodes made here: the host's /dev is never bound in, so package scripts
-# inside cannot regroup the host's /dev/kvm), /proc, /sys, and the host's /tmp bound at /tmp
+# is rebuilt when the recipe below changes. Its virtlogd and libvirtd run in a mount namespace
+# whose "/" is the root (pivot_root) and in the network namespace "pulumi-libvirt11", with their
+# own /dev (a tmpfs of device nodes made here: the host's /dev is never bound in, so nothing
+# inside can regroup the host's /dev/kvm), /proc, /sys, and the host's /tmp bound at /tmp
 # (tests hand libvirt paths under /tmp). The socket stays on disk in the root, so the host
 # reaches it: qemu+unix:///system?socket=<root>/run/libvirt/libvirt-sock.
 # Idempotent: running daemons are reused; dead ones and their stale pid files and sockets are
@@ -48,18 +48,28 @@ recipe_hash() {
     printf '%s\n' "$RECIPE" "$SUITE" "$MIRROR" "${PACKAGES[@]}" | sha256sum | cut -d' ' -f1
 }
 
-# --- the host's /dev/kvm must come out of all this as it went in -------------------------------
+# --- the host's /dev must come out of all this as it went in ----------------------------------
 
-kvm_state() { if [ -e /dev/kvm ]; then stat -c '%u:%g:%a' /dev/kvm; else echo absent; fi; }
+WATCHED_DEV=(kvm ptmx null zero full random urandom tty net/tun vhost-net loop-control)
+
+dev_state() {
+    local name
+    for name in "${WATCHED_DEV[@]}"; do
+        stat -c '%n %F %u:%g %a %t:%T %N' "/dev/$name" 2>/dev/null || echo "/dev/$name absent"
+    done
+}
 
 guarded() {
-    local before after
-    before=$(kvm_state)
+    local before after kvm
+    before=$(dev_state)
+    kvm=$(stat -c '%u:%g:%a' /dev/kvm 2>/dev/null || true)
     "$@"
-    after=$(kvm_state)
+    after=$(dev_state)
     if [ "$before" != "$after" ]; then
-        chown "${before%:*}" /dev/kvm && chmod "${before##*:}" /dev/kvm
-        die "the host's /dev/kvm changed from $before to $after during '$*' (put back)"
+        # The case seen before this script existed: a root's packages regrouping /dev/kvm.
+        if [ -n "$kvm" ]; then chown "${kvm%:*}" /dev/kvm; chmod "${kvm##*:}" /dev/kvm; fi
+        diff <(echo "$before") <(echo "$after") >&2 || true
+        die "the host's /dev changed during '$*' (see above; /dev/kvm put back)"
     fi
 }
 
@@ -88,7 +98,7 @@ populate_dev() {
     for n in null zero full random urandom tty; do node_like "$dev" "$n" 666; done
     mkdir -p "$dev/pts" "$dev/shm" "$dev/mapper"
     mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts "$dev/pts"
-    ln -s pts/ptmx "$dev/ptmx"
+    node_like "$dev" ptmx 666
     mount -t tmpfs -o mode=1777,nosuid,nodev shm "$dev/shm"
     ln -s /proc/self/fd "$dev/fd"
     ln -s /proc/self/fd/0 "$dev/stdin"
@@ -175,31 +185,41 @@ build() {
 
 # --- the daemons ------------------------------------------------------------------------------
 
-# pids of processes chrooted into $ROOT named $1 (any name when empty)
+# pids of the processes in the root's network namespace named $1 (any name when empty): its
+# daemons, their dnsmasq and guests. (Their /proc/PID/root reads "/": the root is their "/".)
 root_pids() {
-    local pid pids real
-    real=$(readlink -f "$ROOT")
+    local pid pids netns
+    netns=$(stat -c %i "/run/netns/$NETNS" 2>/dev/null) || return 0
     if [ -n "${1:-}" ]; then pids=$(pgrep -x "$1" || true); else
         pids=$(cd /proc && ls -d [0-9]*); fi
     for pid in $pids; do
-        [ "$(readlink "/proc/$pid/root" 2>/dev/null)" = "$real" ] && echo "$pid"
+        [ "$(stat -L -c %i "/proc/$pid/ns/net" 2>/dev/null)" = "$netns" ] && echo "$pid"
     done
     return 0
 }
 
 answers() { timeout 10 virsh -c "$URI" version >/dev/null 2>&1; }
 
-# Runs in the netns, in the mount namespace `ip netns exec` made for it.
+# Runs in the netns, in the mount namespace `ip netns exec` made for it. The root becomes that
+# namespace's "/" (pivot_root, not chroot): libvirt enters its guests' mount namespaces with
+# setns(), which lands at the namespace's root, so nothing of the host's may be left there (with
+# a chroot, libvirt 11.3 made the host's /dev/ptmx a symlink while starting a guest).
 start_inside() {
     mount --make-rslave /
+    mount --bind "$ROOT" "$ROOT"
     populate_dev
     mount -t proc proc "$ROOT/proc"
     mount -t sysfs sysfs "$ROOT/sys"
     mount --rbind /tmp "$ROOT/tmp"
     mount --make-rslave "$ROOT/tmp"
-    chroot "$ROOT" ip link set lo up
-    chroot "$ROOT" /usr/sbin/virtlogd -d
-    chroot "$ROOT" /usr/sbin/libvirtd -d
+    mkdir -p "$ROOT/.host"
+    cd "$ROOT"
+    pivot_root . .host
+    cd /
+    umount -l /.host
+    ip link set lo up
+    /usr/sbin/virtlogd -d
+    /usr/sbin/libvirtd -d
 }
 
 start() {
@@ -207,7 +227,12 @@ start() {
     local logd libvirtd
     logd=$(root_pids virtlogd | head -n1)
     libvirtd=$(root_pids libvirtd | head -n1)
-    if [ -n "$libvirtd" ] && answers; then
+    if [ -n "$logd" ] && [ ! -S "$ROOT/run/libvirt/virtlogd-sock" ]; then
+        say "virtlogd (pid $logd) lost its socket: restarting both daemons"
+        stop_processes
+        logd= libvirtd=
+    fi
+    if [ -n "$logd" ] && [ -n "$libvirtd" ] && answers; then
         say "libvirt $(libvirt_version) answers on $URI"
         return
     fi
@@ -220,13 +245,13 @@ start() {
         say "creating network namespace $NETNS"
         ip netns add "$NETNS"
     fi
-    rm -f "$ROOT/run/libvirtd.pid" "$ROOT"/run/libvirt/*-sock*
     if [ -n "$logd" ]; then
         say "starting libvirtd beside virtlogd (pid $logd)"
+        rm -f "$ROOT/run/libvirtd.pid"
         guarded nsenter -t "$logd" -m -n -r -w /usr/sbin/libvirtd -d
     else
         stop_processes
-        find "$ROOT/run" -mindepth 1 -delete
+        find "$ROOT/run" -mindepth 1 -delete  # a reboot's worth: stale pid files and sockets
         say "starting virtlogd and libvirtd in network namespace $NETNS"
         guarded ip netns exec "$NETNS" bash -c "set -euo pipefail; $(declare -f); $(declare -p ROOT LOOP_DEVICES); \
             start_inside"
@@ -252,7 +277,7 @@ wait_gone() {
     done
 }
 
-# Stop every process chrooted into the root: libvirtd first, then guests, dnsmasq, virtlogd.
+# Stop every process of the root: libvirtd first, then guests, dnsmasq, virtlogd.
 stop_processes() {
     local pids
     pids=$(root_pids libvirtd)

@@ -24,15 +24,20 @@ class Daemon:
 
     name: str
     uri: str
-    root: str  # the libvirtd's root directory, as /proc/PID/root shows it
-    netns: str  # the network namespace it runs in
+    netns: str  # the network namespace our scripts start it in
+    only_in_netns: bool  # False: the machine's own, which a developer may run elsewhere
     start_command: tuple[str, ...] | None  # starts it again; None: `libvirtd -d` in its netns
     how_to_start: str  # for the skip message
 
     def libvirtd(self) -> int | None:
         """The pid of this daemon's libvirtd, or None unless exactly one is found."""
         found = subprocess.run(["pgrep", "-x", "libvirtd"], capture_output=True, text=True)
-        pids = [int(p) for p in found.stdout.split() if _root_of(int(p)) == self.root]
+        claimed = {d.netns for d in DAEMONS.values() if d.only_in_netns and d is not self}
+        pids = [
+            pid for pid in map(int, found.stdout.split())
+            if (netns_of(pid) == self.netns if self.only_in_netns
+                else netns_of(pid) not in claimed)
+        ]
         return pids[0] if len(pids) == 1 else None
 
     def restart(self, pid: int) -> None:
@@ -48,13 +53,6 @@ class Daemon:
         subprocess.run(command, check=True, capture_output=True)
 
 
-def _root_of(pid: int) -> str | None:
-    try:
-        return os.readlink(f"/proc/{pid}/root")
-    except OSError:
-        return None
-
-
 def netns_of(pid: int) -> str | None:
     """The name `ip netns` gives the network namespace of `pid`, or None."""
     return subprocess.run(["ip", "netns", "identify", str(pid)], capture_output=True,
@@ -64,11 +62,11 @@ def netns_of(pid: int) -> str | None:
 DAEMONS: dict[str, Daemon] = {
     daemon.name: daemon
     for daemon in (
-        Daemon("libvirt9", "qemu:///system", "/", "pulumi-libvirt", None,
+        Daemon("libvirt9", "qemu:///system", "pulumi-libvirt", False, None,
                "run scripts/setup.sh"),
         Daemon("libvirt11",
                f"qemu+unix:///system?socket={ROOT11}/run/libvirt/libvirt-sock",
-               str(ROOT11.resolve()), "pulumi-libvirt11",
+               "pulumi-libvirt11", True,
                ("bash", str(REPO / "scripts" / "libvirt-root.sh"), "start"),
                "start it with `bash scripts/libvirt-root.sh` (builds a Debian 13 root once, "
                "about a minute)"),
