@@ -108,9 +108,13 @@ populate_dev() {
     node_like "$dev" vhost-net 660 kvm
     node_like "$dev" kvm 660 kvm
     node_like "$dev" loop-control 660 disk
-    # Loop devices that the host's losetup makes later must exist here too: make the numbers.
+    # Loop devices that the host's losetup makes later must exist here too: make the numbers
+    # (loop N is minor N shifted past the partition bits of the loop module's max_part).
+    local max_part shift=0
+    max_part=$(cat /sys/module/loop/parameters/max_part 2>/dev/null || echo 0)
+    while [ $((max_part >> shift)) -gt 0 ]; do shift=$((shift + 1)); done
     for n in $(seq 0 $((LOOP_DEVICES - 1))); do
-        mknod -m 660 "$dev/loop$n" b 7 "$n"
+        mknod -m 660 "$dev/loop$n" b 7 $((n << shift))
     done
     chroot "$ROOT" chgrp disk $(for n in $(seq 0 $((LOOP_DEVICES - 1))); do echo "/dev/loop$n"; done)
 }
@@ -174,8 +178,8 @@ build() {
     mkdir -p "$(dirname "$ROOT")"
     say "building Debian $SUITE root in $ROOT (debootstrap + ${#PACKAGES[@]} packages)"
     local started=$SECONDS
-    unshare --mount --propagation private bash -c "set -euo pipefail; $(declare -f); $(declare -p ROOT SUITE MIRROR \
-        PACKAGES LOOP_DEVICES); build_inside '$new'"
+    unshare --mount --propagation private bash -c "set -euo pipefail; $(declare -f); \
+        $(declare -p ROOT SUITE MIRROR PACKAGES LOOP_DEVICES); build_inside '$new'"
     echo "$want" >"$new/.pulumi-libvirt-recipe"
     rm -rf "$ROOT"
     mv "$new" "$ROOT"
@@ -248,13 +252,13 @@ start() {
     if [ -n "$logd" ]; then
         say "starting libvirtd beside virtlogd (pid $logd)"
         rm -f "$ROOT/run/libvirtd.pid"
-        guarded nsenter -t "$logd" -m -n -r -w /usr/sbin/libvirtd -d
+        guarded nsenter -t "$logd" -m -n -r -w /usr/sbin/libvirtd -d 9>&-
     else
         stop_processes
         find "$ROOT/run" -mindepth 1 -delete  # a reboot's worth: stale pid files and sockets
         say "starting virtlogd and libvirtd in network namespace $NETNS"
-        guarded ip netns exec "$NETNS" bash -c "set -euo pipefail; $(declare -f); $(declare -p ROOT LOOP_DEVICES); \
-            start_inside"
+        guarded ip netns exec "$NETNS" bash -c "set -euo pipefail; $(declare -f); \
+            $(declare -p ROOT LOOP_DEVICES); start_inside" 9>&-  # the daemons keep no lock
     fi
     local i
     for i in $(seq 1 120); do
@@ -306,12 +310,16 @@ status() {
 }
 
 [ "$(id -u)" -eq 0 ] || die "run as root"
+# One at a time: test runs of several developers may call `start` together.
+mkdir -p "$(dirname "$ROOT")"
+exec 9>"$ROOT.lock"
+flock -w 900 9 || die "another libvirt-root.sh has held $ROOT.lock for 15 minutes"
 case "${1:-start}" in
     start) start ;;
     stop) stop ;;
     status) status ;;
     uri) echo "$URI" ;;
     build) guarded build ;;
-    purge) stop; rm -rf "$ROOT" "$ROOT.new" "$ROOT.log"; say "removed $ROOT" ;;
+    purge) stop; rm -rf "$ROOT" "$ROOT.new" "$ROOT.log" "$ROOT.new.log"; say "removed $ROOT" ;;
     *) die "usage: $0 [start|stop|status|uri|build|purge]" ;;
 esac
