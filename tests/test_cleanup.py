@@ -1,4 +1,4 @@
-"""The session-end safety net removes prefixed objects from qemu:///system, and only those."""
+"""The session-end safety net removes prefixed objects from a real daemon, and only those."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Volume.source, clone_from and permissions on real qemu:///system, through the provider host.
+"""Volume.source, clone_from and permissions on both real daemons, through the provider host.
 
 Images come from a local HTTP server (tests/imageserver.py) or files; every failure must end in
 a clear error and no leftover volume.

@@ -376,12 +376,13 @@ def _create(pool: libvirt.virStoragePool, model: dict,
             return pool.createXMLFrom(text, clone_of, flags)
         return pool.createXML(text, flags)
     except libvirt.libvirtError as exc:
-        # libvirt 9.0's volume parser validates the document, then refuses the flag it was
-        # given (unsupported flags (0x4) in function virStorageVolDefParseXML): the document
-        # passed the schema, so create it without the flag.
+        # The document passed the schema, then libvirt refused the flag itself: 9.0's volume
+        # parser after validating (unsupported flags (0x4) in function
+        # virStorageVolDefParseXML), 11.3's dir backend when cloning (... in function
+        # storageBackendCreateRaw, the volume not made). Create it without the flag.
         message = exc.get_error_message() or ""
         if exc.get_error_code() != libvirt.VIR_ERR_INVALID_ARG or (
-            "virStorageVolDefParseXML" not in message
+            f"unsupported flags (0x{flags:x})" not in message
         ):
             raise
     if clone_of is not None:
