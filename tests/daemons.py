@@ -25,19 +25,20 @@ class Daemon:
     name: str
     uri: str
     netns: str  # the network namespace our scripts start it in
-    only_in_netns: bool  # False: the machine's own, which a developer may run elsewhere
+    only_in_netns: bool  # False: the machine's own, which a developer may run outside one
     start_command: tuple[str, ...] | None  # starts it again; None: `libvirtd -d` in its netns
     how_to_start: str  # for the skip message
 
     def libvirtd(self) -> int | None:
-        """The pid of this daemon's libvirtd, or None unless exactly one is found."""
+        """The pid of this daemon's libvirtd, or None unless exactly one is found: the one in
+        its network namespace, else (the machine's own only) the one in no named namespace."""
         found = subprocess.run(["pgrep", "-x", "libvirtd"], capture_output=True, text=True)
-        claimed = {d.netns for d in DAEMONS.values() if d.only_in_netns and d is not self}
-        pids = [
-            pid for pid in map(int, found.stdout.split())
-            if (netns_of(pid) == self.netns if self.only_in_netns
-                else netns_of(pid) not in claimed)
-        ]
+        every = {int(pid) for pid in found.stdout.split()}
+        # Not a child libvirtd forked to spawn something, nor a test host's (other netns).
+        where = {pid: netns_of(pid) for pid in every if _parent(pid) not in every}
+        pids = [pid for pid, netns in where.items() if netns == self.netns]
+        if not pids and not self.only_in_netns:
+            pids = [pid for pid, netns in where.items() if netns is None]
         return pids[0] if len(pids) == 1 else None
 
     def restart(self, pid: int) -> None:
@@ -51,6 +52,13 @@ class Daemon:
                 break
             time.sleep(0.1)
         subprocess.run(command, check=True, capture_output=True)
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def netns_of(pid: int) -> str | None:
