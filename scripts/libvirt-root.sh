@@ -195,7 +195,7 @@ root_pids() {
     local pid pids netns
     netns=$(stat -c %i "/run/netns/$NETNS" 2>/dev/null) || return 0
     if [ -n "${1:-}" ]; then pids=$(pgrep -x "$1" || true); else
-        pids=$(cd /proc && ls -d [0-9]*); fi
+        pids=$(cd /proc && echo [0-9]*); fi
     for pid in $pids; do
         [ "$(stat -L -c %i "/proc/$pid/ns/net" 2>/dev/null)" = "$netns" ] && echo "$pid"
     done
