@@ -195,21 +195,28 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 _daemon_of[item.nodeid] = value
 
 
+_seconds: Counter = Counter()  # daemon -> time its tests took (setup, call and teardown)
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     daemon = _daemon_of.get(report.nodeid)
-    if daemon and (report.when == "call" or (report.when == "setup" and not report.passed)):
+    if daemon is None:
+        return
+    _seconds[daemon] += report.duration
+    if report.when == "call" or (report.when == "setup" and not report.passed):
         _outcomes[daemon][report.outcome] += 1
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
-    """One line per real daemon: how many tests ran against it, and how they ended."""
+    """One line per real daemon: how many tests ran against it, how they ended, how long."""
     for name, counts in _outcomes.items():
         if not counts:
             continue
         version = _versions.get(name)
         where = f"libvirt {version}" if version else "not reachable"
         tally = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
-        terminalreporter.write_line(f"{name} ({DAEMONS[name].uri}, {where}): {tally}")
+        terminalreporter.write_line(
+            f"{name} ({DAEMONS[name].uri}, {where}): {tally} in {_seconds[name]:.0f} s")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
