@@ -28,6 +28,15 @@ class Daemon:
     only_in_netns: bool  # False: the machine's own, which a developer may run outside one
     start_command: tuple[str, ...] | None  # starts it again; None: `libvirtd -d` in its netns
     how_to_start: str  # for the skip message
+    root: Path = Path("/")  # its "/" on the host; the host's /tmp is bound at its /tmp
+
+    def host_path(self, path: str | Path) -> Path:
+        """Where a file this daemon sees at `path` is on the host: the same path under /tmp
+        (what tests hand libvirt), else inside its root (what libvirt keeps: NVRAM, logs)."""
+        path = Path(path)
+        if self.root == Path("/") or path == Path("/tmp") or Path("/tmp") in path.parents:
+            return path
+        return self.root / path.relative_to("/")
 
     def libvirtd(self) -> int | None:
         """The pid of this daemon's libvirtd, or None unless exactly one is found: the one in
@@ -77,6 +86,13 @@ DAEMONS: dict[str, Daemon] = {
                "pulumi-libvirt11", True,
                ("bash", str(REPO / "scripts" / "libvirt-root.sh"), "start"),
                "start it with `bash scripts/libvirt-root.sh` (builds a Debian 13 root once, "
-               "about a minute)"),
+               "about a minute)", ROOT11),
     )
 }
+
+
+def host_path(uri: str, path: str | Path) -> Path:
+    """Where the file that the daemon at `uri` sees at `path` is on the host."""
+    daemon = next((d for d in DAEMONS.values() if d.uri == uri), None)
+    return daemon.host_path(path) if daemon else Path(path)
+

@@ -10,7 +10,7 @@ from pathlib import Path
 import libvirt
 import pytest
 from conftest import reach
-from daemons import DAEMONS, Daemon, netns_of
+from daemons import DAEMONS, Daemon, host_path, netns_of
 
 # Host device nodes the second daemon must never touch (a chrooted libvirt 11.3 once turned
 # /dev/ptmx into a symlink while starting a guest; Debian 13's packages regroup /dev/kvm).
@@ -85,3 +85,17 @@ def test_a_guest_on_libvirt11_leaves_the_hosts_dev_alone(libvirt11: Daemon,
     finally:
         conn.close()
     assert host_dev() == before
+
+
+def test_files_libvirt_keeps_are_found_from_the_host(system_daemon: Daemon,
+                                                     tmp_path: Path) -> None:
+    """A test hands libvirt paths under /tmp (the same on both daemons); files libvirt keeps
+    itself (NVRAM, logs) live in each daemon's own root: ``host_path`` finds them."""
+    assert host_path(system_daemon.uri, tmp_path / "x") == tmp_path / "x"
+    log = host_path(system_daemon.uri, "/var/log/libvirt/libvirtd.log")
+    pid = system_daemon.libvirtd()
+    if pid is not None:
+        seen = Path(f"/proc/{pid}/root/var/log/libvirt")
+        assert seen.exists() == log.parent.exists()
+        if seen.exists():
+            assert os.stat(seen).st_ino == os.stat(log.parent).st_ino
