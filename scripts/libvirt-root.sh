@@ -27,17 +27,20 @@ MIRROR=http://deb.debian.org/debian
 SOCKET=$ROOT/run/libvirt/libvirt-sock
 URI="qemu+unix:///system?socket=$SOCKET"
 # Installed inside the root. Bump RECIPE when the way the root is made changes.
-# Debian's libvirt-daemon-system pulls in the daemon, its QEMU and network drivers; the storage
-# backends and lock plugin are what libvirt-daemon recommends (the host has them too); the
-# rest is what libvirt runs for pools (mkfs, lvm, mount), networks (dnsmasq, iptables; nft to
-# try the nftables backend) and guests (OVMF firmware).
+# Debian's libvirt-daemon-system pulls in the daemon, its QEMU and network drivers; the rest is
+# what a default install recommends (the machine's own libvirt has the like: storage backends,
+# lock plugin, swtpm for TPMs, passt; QEMU's display, spice/qxl, virgl and block modules, so the
+# same guests define on both) and what libvirt runs for pools (mkfs, lvm, mount), networks
+# (dnsmasq, iptables; nft to try the nftables backend) and guests (OVMF firmware).
 RECIPE=3
 PACKAGES=(libvirt-daemon-system libvirt-clients libvirt-daemon-driver-interface
           libvirt-daemon-driver-storage-disk libvirt-daemon-driver-storage-iscsi
           libvirt-daemon-driver-storage-logical libvirt-daemon-driver-storage-mpath
           libvirt-daemon-driver-storage-scsi libvirt-daemon-lock libvirt-daemon-plugin-lockd
-          qemu-system-x86 qemu-utils dnsmasq-base ovmf nftables e2fsprogs xfsprogs lvm2
-          iproute2 procps)
+          swtpm swtpm-tools passt dmidecode
+          qemu-system-x86 qemu-utils qemu-system-gui qemu-system-modules-spice
+          qemu-system-modules-opengl qemu-block-extra ovmf
+          dnsmasq-base nftables e2fsprogs xfsprogs lvm2 iproute2 procps)
 STAMP=$ROOT/.pulumi-libvirt-recipe
 LOOP_DEVICES=256
 
