@@ -13,8 +13,8 @@
 # is rebuilt when the recipe below changes. Its virtlogd and libvirtd run in a mount namespace
 # whose "/" is the root (pivot_root) and in the network namespace "pulumi-libvirt11", with their
 # own /dev (a tmpfs of device nodes made here: the host's /dev is never bound in, so nothing
-# inside can regroup the host's /dev/kvm), /proc, /sys, and the host's /tmp bound at /tmp
-# (tests hand libvirt paths under /tmp). The socket stays on disk in the root, so the host
+# inside can regroup the host's /dev/kvm), /proc, /sys, and the host's /tmp, /var/tmp and test
+# guest cache bound at the same paths (tests hand libvirt paths there: see SHARED). The socket stays on disk in the root, so the host
 # reaches it: qemu+unix:///system?socket=<root>/run/libvirt/libvirt-sock.
 # Idempotent: running daemons are reused; dead ones and their stale pid files and sockets are
 # cleared and started again.
@@ -43,6 +43,9 @@ PACKAGES=(libvirt-daemon-system libvirt-clients libvirt-daemon-driver-interface
           dnsmasq-base nftables e2fsprogs xfsprogs lvm2 iproute2 procps)
 STAMP=$ROOT/.pulumi-libvirt-recipe
 LOOP_DEVICES=256
+# Host directories bound into the root at the same path: what tests hand libvirt (pytest's
+# tmp_path under /tmp, the qemu-readable shared_dir under /var/tmp, the test guest's kernel).
+SHARED=(/tmp /var/tmp /var/cache/pulumi-libvirt/guest)
 
 say() { printf 'libvirt-root: %s\n' "$*"; }
 die() { say "$*" >&2; exit 1; }
@@ -221,8 +224,12 @@ start_inside() {
     populate_dev
     mount -t proc proc "$ROOT/proc"
     mount -t sysfs sysfs "$ROOT/sys"
-    mount --rbind /tmp "$ROOT/tmp"
-    mount --make-rslave "$ROOT/tmp"
+    local dir
+    for dir in "${SHARED[@]}"; do
+        mkdir -p "$dir" "$ROOT$dir"
+        mount --rbind "$dir" "$ROOT$dir"
+        mount --make-rslave "$ROOT$dir"
+    done
     mkdir -p "$ROOT/.host"
     cd "$ROOT"
     pivot_root . .host
@@ -265,7 +272,7 @@ start() {
         find "$ROOT/run" -mindepth 1 -delete  # a reboot's worth: stale pid files and sockets
         say "starting virtlogd and libvirtd in network namespace $NETNS"
         guarded ip netns exec "$NETNS" bash -c "set -euo pipefail; $(declare -f); \
-            $(declare -p ROOT LOOP_DEVICES); start_inside" 9>&-  # the daemons keep no lock
+            $(declare -p ROOT LOOP_DEVICES SHARED); start_inside" 9>&-  # the daemons keep no lock
     fi
     local i
     for i in $(seq 1 120); do

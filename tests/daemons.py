@@ -16,6 +16,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 ROOT11 = Path(os.environ.get("PULUMI_LIBVIRT_ROOT", "/var/cache/pulumi-libvirt/trixie-root"))
+#: Host directories scripts/libvirt-root.sh binds into the root at the same path (its SHARED).
+SHARED = (Path("/tmp"), Path("/var/tmp"), Path("/var/cache/pulumi-libvirt/guest"))
 
 
 @dataclass(frozen=True)
@@ -31,10 +33,11 @@ class Daemon:
     root: Path = Path("/")  # its "/" on the host; the host's /tmp is bound at its /tmp
 
     def host_path(self, path: str | Path) -> Path:
-        """Where a file this daemon sees at `path` is on the host: the same path under /tmp
-        (what tests hand libvirt), else inside its root (what libvirt keeps: NVRAM, logs)."""
+        """Where a file this daemon sees at `path` is on the host: the same path in a directory
+        shared with the host (what tests hand libvirt), else inside its root (what libvirt
+        keeps itself: NVRAM, logs)."""
         path = Path(path)
-        if self.root == Path("/") or path == Path("/tmp") or Path("/tmp") in path.parents:
+        if self.root == Path("/") or any(path == d or d in path.parents for d in SHARED):
             return path
         return self.root / path.relative_to("/")
 
