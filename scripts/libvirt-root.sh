@@ -26,7 +26,8 @@ SUITE=trixie
 MIRROR=http://deb.debian.org/debian
 SOCKET=$ROOT/run/libvirt/libvirt-sock
 URI="qemu+unix:///system?socket=$SOCKET"
-# Installed inside the root. Bump RECIPE when the way the root is made changes.
+# Installed inside the root. A change here, in build_inside or in configure_root rebuilds it
+# (recipe_hash); bump RECIPE for anything else that should.
 # Debian's libvirt-daemon-system pulls in the daemon, its QEMU and network drivers; the rest is
 # what a default install recommends (the machine's own libvirt has the like: storage backends,
 # lock plugin, swtpm for TPMs, passt; QEMU's display, spice/qxl, virgl and block modules, so the
@@ -50,8 +51,9 @@ SHARED=(/tmp /var/tmp /var/cache/pulumi-libvirt/guest)
 say() { printf 'libvirt-root: %s\n' "$*"; }
 die() { say "$*" >&2; exit 1; }
 
-recipe_hash() {
-    printf '%s\n' "$RECIPE" "$SUITE" "$MIRROR" "${PACKAGES[@]}" | sha256sum | cut -d' ' -f1
+recipe_hash() {  # what the root is made from: a change rebuilds it
+    { printf '%s\n' "$RECIPE" "$SUITE" "$MIRROR" "${PACKAGES[@]}"
+      declare -f build_inside configure_root; } | sha256sum | cut -d' ' -f1
 }
 
 # --- the host's /dev must come out of all this as it went in ----------------------------------
