@@ -107,6 +107,11 @@ def virsh(uri: str, *args: str, check: bool = True) -> str:
     return result.stdout
 
 
+def pool_names(uri: str) -> set[str]:
+    """The names of every pool on the daemon at `uri`."""
+    return set(virsh(uri, "pool-list", "--all", "--name").split())
+
+
 @pytest.fixture
 def engine(system_uri: str):
     """A harness engine on each real daemon in turn (``system_uri``); whatever the test left in

@@ -9,13 +9,13 @@ import collections
 import contextvars
 import os
 import re
-import subprocess
 import threading
 from pathlib import Path
 
 import libvirt
 import pulumi
 import pytest
+from conftest import virsh
 from lxml import etree
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.settings import SETTINGS
@@ -39,11 +39,6 @@ def corpus_uri() -> str:
         pytest.skip("LIBVIRT_XML_CORPUS not set (conformance tier): no test-driver state file")
     path = Path(CORPUS).resolve() / "testdriver" / "testdriver-libvirt9.xml"
     return f"test://{path}"
-
-
-def virsh(uri: str, *args: str) -> str:
-    return subprocess.run(["virsh", "-c", uri, *args], capture_output=True, text=True,
-                          check=True).stdout
 
 
 def listed_by_libvirt(uri: str) -> dict[str, list[str]]:

@@ -1,6 +1,6 @@
-"""Network through Pulumi's own dynamic-provider host, as the engine drives it, on real
-libvirt (dnsmasq, bridges and guests seen from inside the daemon's network namespace) and on
-``test:///default``.
+"""Network through Pulumi's own dynamic-provider host, as the engine drives it, on both real
+libvirt daemons (dnsmasq, bridges and guests seen from inside the daemon's network namespace)
+and on ``test:///default``.
 
 Subnets come from 10.209.0.0/16, one /24 per test.
 """
@@ -8,10 +8,10 @@ Subnets come from 10.209.0.0/16, one /24 per test.
 from __future__ import annotations
 
 import os
-import subprocess
 
 import libvirt as lv
 import pytest
+from conftest import virsh
 from harness import Engine, ProviderError, strip_secrets
 from hostnet import BridgeClient, Netns, find_dnsmasq, wait_for_dnsmasq
 
@@ -20,21 +20,8 @@ import pulumi_libvirt as libvirt
 TEST_URI = "test:///default"
 
 
-def virsh(uri: str, *args: str, check: bool = True) -> str:
-    result = subprocess.run(["virsh", "-c", uri, *args], capture_output=True, text=True,
-                            check=False)
-    if check and result.returncode != 0:
-        raise AssertionError(f"virsh {' '.join(args)}: {result.stderr}")
-    return result.stdout
-
-
 def network_names(uri: str) -> set[str]:
     return set(virsh(uri, "net-list", "--all", "--name").split())
-
-
-@pytest.fixture(params=["system", "test"])
-def uri(request, system_uri) -> str:
-    return system_uri if request.param == "system" else TEST_URI
 
 
 def make_engine(uri: str) -> Engine:

@@ -7,17 +7,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import virsh
+from conftest import pool_names, virsh
 from harness import CheckFailed, Engine, ProviderError
 
 import pulumi_libvirt as libvirt
 
 TEST_URI = "test:///default"
 MiB = 1024**2
-
-
-def pool_names(uri: str) -> set[str]:
-    return set(virsh(uri, "pool-list", "--all", "--name").split())
 
 
 def fs_pool(name: str, image: Path, mount: Path, fs: str, **extra):

@@ -10,17 +10,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import virsh
+from conftest import pool_names, virsh
 from harness import CheckFailed, Engine, ProviderError, strip_secrets
 
 import pulumi_libvirt as libvirt
 
 GiB = 1024**3
 TEST_URI = "test:///default"
-
-
-def pool_names(uri: str) -> set[str]:
-    return set(virsh(uri, "pool-list", "--all", "--name").split())
 
 
 def make_engine(uri: str) -> Engine:

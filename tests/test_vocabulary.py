@@ -4,11 +4,11 @@ time, libvirt's schema validation on define and create, and a field of the table
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import libvirt as libvirt_api
 import pytest
+from conftest import pool_names, virsh
 from harness import CheckFailed, Engine, ProviderError
 
 import pulumi_libvirt as libvirt
@@ -16,15 +16,6 @@ from pulumi_libvirt import xml
 
 MiB = 1024**2
 TEST_URI = "test:///default"
-
-
-def virsh(uri: str, *args: str) -> str:
-    return subprocess.run(["virsh", "-c", uri, *args], capture_output=True, text=True,
-                          check=True).stdout
-
-
-def pool_names(uri: str) -> set[str]:
-    return set(virsh(uri, "pool-list", "--all", "--name").split())
 
 
 def test_one_device_written_alone(system_uri: str, run_prefix: str, tmp_path: Path,
