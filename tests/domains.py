@@ -8,38 +8,17 @@ the network's dnsmasq for a lease with the interface's MAC, a real DHCP lease wi
 from __future__ import annotations
 
 import hashlib
-import subprocess
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 import libvirt as libvirt_api
+from conftest import virsh
 
 import pulumi_libvirt as libvirt
 
 MiB = 1024**2
 AGENT = "org.qemu.guest_agent.0"
 IMAGES = Path("/var/lib/libvirt/images")
-
-
-def virsh(uri: str, *args: str, check: bool = True) -> str:
-    result = subprocess.run(["virsh", "-c", uri, *args], capture_output=True, text=True,
-                            check=False)
-    if check and result.returncode != 0:
-        raise AssertionError(f"virsh {' '.join(args)}: {result.stderr}")
-    return result.stdout
-
-
-def host_path(uri: str, path: str | Path) -> Path:
-    """Where a path of the daemon at ``uri`` is on this machine: a daemon reached by a socket
-    inside a root of its own (libvirt 11.3's, ``<root>/run/libvirt/libvirt-sock``) sees that
-    root as its "/", except /tmp, which is bound in."""
-    path = Path(path)
-    socket = parse_qs(urlparse(uri).query).get("socket", [""])[0]
-    suffix = "/run/libvirt/libvirt-sock"
-    if not socket.endswith(suffix) or path.parts[1:2] == ("tmp",):
-        return path
-    return Path(socket[: -len(suffix)]) / path.relative_to("/")
 
 
 def domain_names(uri: str) -> set[str]:

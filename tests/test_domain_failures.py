@@ -8,7 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from domains import domain_names, host_path
+from daemons import host_path
+from domains import domain_names
 from harness import CheckFailed, Engine, ProviderError
 
 import pulumi_libvirt as libvirt

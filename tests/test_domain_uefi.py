@@ -7,7 +7,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from domains import domain_id, host_path, virsh
+from daemons import host_path
+from domains import domain_id, virsh
 from harness import Engine
 
 import pulumi_libvirt as libvirt
