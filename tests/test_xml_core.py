@@ -874,3 +874,25 @@ def test_keys_published_single_keep_working_now_that_libvirt_allows_several():
     live = from_xml("volume", text)
     assert live["target"]["encryption"]["secrets"] == [volume["target"]["encryption"]["secret"]]
     assert xml.project("volume", live, volume) == volume
+
+
+def test_what_libvirt_11_adds_or_renumbers_is_no_difference() -> None:
+    """libvirt 11.3 defines the same document with a q35's built-in itco watchdog added, a
+    virtio console's port renumbered after the serial console, and <maxMemory> with a unit:
+    none of it is a change the user made (found by the corpus tier on the second daemon)."""
+    user = {"max_memory": {"slots": 3, "value": 4194304},
+            "devices": {"watchdogs": [{"model": "i6300esb", "action": "reset"}],
+                        "consoles": [{"type": "pty", "target": {"type": "virtio", "port": 0}}]}}
+    live = from_xml("domain", """<domain type='kvm'>
+      <maxMemory slots='3' unit='KiB'>4194304</maxMemory>
+      <devices>
+        <console type='pty'><target type='serial' port='0'/></console>
+        <console type='pty'><target type='virtio' port='1'/></console>
+        <watchdog model='i6300esb' action='reset'/>
+        <watchdog model='itco' action='reset'/>
+      </devices></domain>""")
+    assert xml.differences("domain", xml.project("domain", live, user), user) == []
+    fewer = {**live, "max_memory": {"slots": 2, "value": 4194304, "unit": "KiB"}}
+    assert xml.differences("domain", xml.project("domain", fewer, user), user) != []
+    other = {"devices": {"watchdogs": [{"model": "itco", "action": "poweroff"}]}}
+    assert xml.differences("domain", xml.project("domain", live, other), other) != []

@@ -149,6 +149,10 @@ def _canonical(kind: str, spec: ElementSpec, value: Any, path: str) -> Any:
         return bool(value) if not isinstance(value, dict) else _dict(kind, spec, value, path)
     if spec.scaled and (not isinstance(value, dict) or set(value) <= {"value", "unit"}):
         return to_bytes(kind, value)
+    if spec.scaled:  # with attributes of its own (<maxMemory slots=...>): the size in bytes
+        rest = _dict(kind, spec, {k: v for k, v in value.items() if k not in ("value", "unit")},
+                     path)
+        return {**rest, "value": to_bytes(kind, {k: value.get(k) for k in ("value", "unit")})}
     if shape == "raw" and not isinstance(value, dict):
         return _fragment(value)
     if not isinstance(value, dict):

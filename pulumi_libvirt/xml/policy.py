@@ -123,6 +123,7 @@ IDENTITY = {
     ("domain", "devices.controllers"): ("type", "index"),
     ("domain", "devices.channels"): "target.name",
     ("domain", "devices.consoles"): "target.type",  # libvirt puts the serial console first
+    ("domain", "devices.watchdogs"): "model",
     ("domain", "os.firmware_features.features"): "name",
     ("network", "ips"): "address",
     ("network", "ips.dhcp.hosts"): "mac",
@@ -144,6 +145,7 @@ OPEN_LISTS = {
     ("domain", "devices.consoles"),
     ("domain", "devices.channels"),
     ("domain", "devices.memballoons"),
+    ("domain", "devices.watchdogs"),  # libvirt 11 adds q35's built-in itco watchdog
     ("domain", "os.firmware_features.features"),  # enrolled-keys implies secure-boot
 }
 
@@ -213,6 +215,14 @@ def _graphics(item):
     return item
 
 
+def _console_target(target):
+    # libvirt numbers virtio consoles itself (11.x after the serial console: port='1' where
+    # the document said '0'); the port of a virtio console is not the user's to set.
+    if isinstance(target, dict) and target.get("type") == "virtio" and "port" in target:
+        return {k: v for k, v in target.items() if k != "port"}
+    return target
+
+
 def _vcpu(vcpu):
     # libvirt writes no current= when all vcpus are online.
     if isinstance(vcpu, dict) and "current" in vcpu and (
@@ -231,6 +241,7 @@ NORMALIZERS = {
     ("domain", "devices.channels.sources"): _auto_unix_source,
     ("domain", "devices.graphics"): _graphics,
     ("domain", "vcpu"): _vcpu,
+    ("domain", "devices.consoles.target"): _console_target,
     ("network", "mac.address"): _lower,
     ("network", "ips.dhcp.hosts.mac"): _lower,
     ("network", "ips.dhcp.hosts.id"): _lower,
