@@ -9,6 +9,7 @@ is here. A resource that needs program-side behaviour of its own gets a class
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -21,6 +22,20 @@ from .providers.base import RESOURCE_NAME, whole_numbers
 
 # What a generated constructor's locals() hold besides the inputs.
 _NOT_INPUTS = frozenset({"self", "resource_name", "args", "opts", "unknown", "__class__"})
+
+
+def _unwrapped(method: Any) -> Any:
+    """pickle's own ``_batch_setitems`` under the SDK's sorting wrappers around it."""
+    while method.__name__.startswith("batch_set_items_sorted") and method.__closure__:
+        method = next(c.cell_contents for c in method.__closure__ if callable(c.cell_contents))
+    return method
+
+
+# The SDK's serialize_provider wraps pickle's _batch_setitems in a sorting function for every
+# dynamic resource and never puts it back: each resource adds a stack frame to pickling, and
+# the 980th resource of a process failed with RecursionError. Put back after each resource.
+_PICKLER: Any = pickle._Pickler
+_BATCH_SETITEMS = _unwrapped(_PICKLER._batch_setitems)
 
 
 class LibvirtResource(pulumi.dynamic.Resource):
@@ -57,7 +72,10 @@ class LibvirtResource(pulumi.dynamic.Resource):
             opts = pulumi.ResourceOptions.merge(
                 opts, pulumi.ResourceOptions(additional_secret_outputs=secret_outputs)
             )
-        super().__init__(LibvirtProvider(logic.type_name), resource_name, props, opts)
+        try:
+            super().__init__(LibvirtProvider(logic.type_name), resource_name, props, opts)
+        finally:
+            _PICKLER._batch_setitems = _BATCH_SETITEMS
 
     def _construct(self, resource_name: str, args: Any, opts: Any,
                    given: dict[str, Any]) -> None:
