@@ -12,8 +12,6 @@ import pulumi_libvirt as libvirt
 def test_twelve_hundred_resources_in_one_program() -> None:
     """Each dynamic resource used to wrap pickle's _batch_setitems once more (the SDK never
     undoes it): the 980th resource of a process failed with RecursionError."""
-    before = pickle._Pickler._batch_setitems
-
     def program() -> None:
         for index in range(1200):
             libvirt.Pool(f"p{index}", name=f"p{index}", type="dir",
@@ -21,4 +19,4 @@ def test_twelve_hundred_resources_in_one_program() -> None:
 
     captured = run_with_mocks(program, {})
     assert len(captured.inputs) == 1200
-    assert pickle._Pickler._batch_setitems is before
+    assert not pickle._Pickler._batch_setitems.__name__.startswith("batch_set_items_sorted")
