@@ -7,11 +7,10 @@ Subnets come from 10.209.0.0/16, one /24 per test.
 
 from __future__ import annotations
 
-import os
-
 import libvirt as lv
 import pytest
 from conftest import virsh
+from daemons import host_path
 from harness import Engine, ProviderError, strip_secrets
 from hostnet import BridgeClient, Netns, find_dnsmasq, wait_for_dnsmasq
 
@@ -90,16 +89,18 @@ def test_nat_route_isolated_and_open_networks_serve_dhcp(system_uri: str, run_pr
             assert 100 <= int(offered.rsplit(".", 1)[1]) <= 199
 
         bridges = {mode: result.outputs[mode]["bridge_name"] for mode in modes}
-        confs = {mode: servers[mode].root + next(
+        # Through the daemon's root, which outlives dnsmasq (its /proc/<pid>/root does not).
+        confs = {mode: host_path(system_uri, next(
             a for a in open(f"/proc/{servers[mode].pid}/cmdline").read().split("\0")
-            if a.startswith("--conf-file=")).split("=", 1)[1] for mode in modes}
+            if a.startswith("--conf-file=")).split("=", 1)[1]) for mode in modes}
+        assert all(path.exists() for path in confs.values())
         engine.destroy()
         assert engine.state == {}
         assert not {f"{run_prefix}{mode}" for mode in modes} & network_names(system_uri)
         assert not set(bridges.values()) & netns.links()
         for mode in modes:
             assert find_dnsmasq(f"{run_prefix}{mode}") is None
-            assert not os.path.exists(confs[mode])
+            assert not confs[mode].exists()
     finally:
         engine.destroy()
         if netns is not None:
