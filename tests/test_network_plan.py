@@ -13,9 +13,9 @@ from pulumi_libvirt.providers.network import (
     MODIFY,
     SECTIONS,
     NetworkLogic,
-    _plugged,
     plan,
 )
+from pulumi_libvirt.providers.network.restart import plugged
 from pulumi_libvirt.xml import policy
 
 LIVE = {
@@ -140,14 +140,14 @@ def test_a_guest_interface_is_pointed_at_another_network_and_back() -> None:
         "<interface type='network'><mac address='52:54:00:24:2d:69'/>"
         "<source network='lan' portgroup='eng' portid='0083' bridge='virbr1'/>"
         "<target dev='vnet0'/><model type='virtio'/><alias name='net0'/></interface>")
-    hop = etree.fromstring(_plugged(iface, "lan-replug", "virbr9", hop=True))
+    hop = etree.fromstring(plugged(iface, "lan-replug", "virbr9", hop=True))
     assert dict(hop.find("source").attrib) == {"network": "lan-replug"}
     assert hop.find("target").get("dev") == "vnet0"  # the same tap
-    back = etree.fromstring(_plugged(iface, "lan", "virbr1", hop=False))
+    back = etree.fromstring(plugged(iface, "lan", "virbr1", hop=False))
     assert dict(back.find("source").attrib) == {"network": "lan", "portgroup": "eng"}
     bridged = etree.fromstring(
         "<interface type='bridge'><source bridge='virbr1'/><target dev='vnet1'/></interface>")
-    assert etree.fromstring(_plugged(bridged, "x", "virbr9", hop=True)).find(
+    assert etree.fromstring(plugged(bridged, "x", "virbr9", hop=True)).find(
         "source").get("bridge") == "virbr9"
 
 
