@@ -32,3 +32,8 @@ def bridge_name(net: libvirt.virNetwork, model: dict) -> str | None:
         return net.bridgeName()
     except libvirt.libvirtError:
         return None  # macvtap and hostdev networks have none; the test driver picks none
+
+
+def running_bridge_name(net: libvirt.virNetwork) -> str | None:
+    """The bridge of the network as it runs now (its live definition)."""
+    return bridge_name(net, xml.from_xml(KIND, net.XMLDesc(0)))

@@ -10,11 +10,9 @@ from typing import Any
 
 import libvirt
 
-from ... import xml
-from ...connection import LibvirtError
+from ...connection import LibvirtError, reason
 from .checks import subnets
-from .definition import bridge_name
-from .model import KIND
+from .definition import running_bridge_name
 
 
 @contextmanager
@@ -30,7 +28,7 @@ def refusals(conn: libvirt.virConnect, what: str, uri: str, action: str, model: 
 
 def _cause(conn, exc: libvirt.libvirtError, model: dict) -> str:
     """libvirt's message, with the network or subnet in the way, or what the host lacks."""
-    message = " ".join((exc.get_error_message() or str(exc)).split()).rstrip(".")
+    message = reason(exc)
     taken = re.search(r"bridge name '([^']+)' already in use", message)
     if taken:
         other = _network_with_bridge(conn, taken.group(1), model.get("name"))
@@ -59,7 +57,7 @@ def _network_with_bridge(conn, bridge: str, besides: Any) -> str | None:
         if net.name() == besides:
             continue
         try:
-            if bridge_name(net, xml.from_xml(KIND, net.XMLDesc(0))) == bridge:
+            if running_bridge_name(net) == bridge:
                 return net.name()
         except libvirt.libvirtError:
             continue

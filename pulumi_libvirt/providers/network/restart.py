@@ -15,9 +15,9 @@ import libvirt
 from lxml import etree
 
 from ... import xml
-from ...connection import LibvirtError, described
+from ...connection import LibvirtError, described, reason
 from ..base import get_path
-from .definition import bridge_name, define
+from .definition import bridge_name, define, running_bridge_name
 from .errors import refusals
 from .model import KIND
 
@@ -91,7 +91,7 @@ def _replugging(conn, net: libvirt.virNetwork, guests: list, what: str, uri: str
                                 "</name></network>")
 
     def replug() -> None:
-        bridge = bridge_name(net, xml.from_xml(KIND, net.XMLDesc(0)))
+        bridge = running_bridge_name(net)
         for dom, iface in guests:
             try:
                 dom.updateDeviceFlags(plugged(iface, hop.name(), hop.bridgeName(), hop=True),
@@ -100,10 +100,9 @@ def _replugging(conn, net: libvirt.virNetwork, guests: list, what: str, uri: str
                                       libvirt.VIR_DOMAIN_AFFECT_LIVE)
             except libvirt.libvirtError as exc:
                 mac = iface.find("mac").get("address") if iface.find("mac") is not None else "?"
-                reason = " ".join((exc.get_error_message() or str(exc)).split())
                 sys.stderr.write(f"warning: {what} on {uri} restarted, but guest "
                                  f"'{dom.name()}' interface {mac} could not be put back on its "
-                                 f"bridge ({reason}): it has no link until it restarts\n")
+                                 f"bridge ({reason(exc)}): it has no link until it restarts\n")
 
     try:
         yield replug
