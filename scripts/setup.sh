@@ -29,6 +29,8 @@ PACKAGES=(
     e2fsprogs xfsprogs mount util-linux lvm2 iproute2 procps openssl curl ca-certificates
     # verifying Debian's index when fetching the pinned schemas (Ubuntu lacks it)
     debian-archive-keyring
+    # test hosts (scripts/test-hosts.sh): sshd and ssh per namespace, nft to make one silent
+    openssh-server openssh-client nftables
 )
 DONE=()  # what this run did, said at the end
 
