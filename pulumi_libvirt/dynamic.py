@@ -22,7 +22,8 @@ from pulumi.dynamic import (
 )
 from pulumi.output import Unknown
 
-from . import xml
+from . import connection, xml
+from .connection import uri as uris
 from .providers import LOGIC, ResourceLogic
 
 
@@ -53,6 +54,32 @@ def _props(values: dict) -> dict:
     return {k: to_core(v) for k, v in values.items() if k != "__provider"}
 
 
+_warned: set[str] = set()
+
+
+def _warn_once(text: str) -> None:
+    if text not in _warned:
+        _warned.add(text)
+        pulumi.log.warn(text)
+
+
+def _say_about_host(logic: ResourceLogic, props: dict) -> None:
+    """Warn (once per host and process) about weak credentials in the URI, and when the host
+    does not answer: check and diff never touch objects, so without this a preview against a
+    dead host would plan changes without a word. A cheap probe: an open connection is reused,
+    a dead host is waited on once for at most a few seconds, then remembered."""
+    uri = props.get("uri")
+    if not (isinstance(uri, str) or uri is None):
+        return  # unknown during preview
+    uri = logic.uri(props)
+    for warning in uris.warnings(uri):
+        _warn_once(warning)
+    reason = connection.probe(uri)
+    if reason is not None:
+        _warn_once(f"{reason}: this preview cannot see what is there, and changes to its "
+                   "resources will fail until it answers")
+
+
 class LibvirtProvider(ResourceProvider):
     """Serves one resource type (``Pool``, ``Volume``, ...) to the Pulumi engine."""
 
@@ -65,17 +92,22 @@ class LibvirtProvider(ResourceProvider):
 
     def configure(self, req: ConfigureRequest) -> None:
         self.configured_uri = req.config.get("libvirt:uri")
+        connection.configure(req.config.get("libvirt:timeout"))
 
     def logic(self) -> ResourceLogic:
         return LOGIC[self.type_name](self.configured_uri)
 
     def check(self, _olds: dict, news: dict) -> CheckResult:
-        inputs, problems = self.logic().check(_props(_olds), _props(news))
+        logic = self.logic()
+        inputs, problems = logic.check(_props(_olds), _props(news))
+        if not problems:
+            _say_about_host(logic, inputs)
         failures = [CheckFailure(p.path or "", p.message) for p in problems]
         return CheckResult(to_engine(inputs), failures)
 
     def diff(self, _id: str, _olds: dict, _news: dict) -> DiffResult:
         logic, olds, news = self.logic(), _props(_olds), _props(_news)
+        _say_about_host(logic, news)
         result = logic.diff(olds, news)
         # Runs before the engine deletes or creates anything: a replacement that cannot
         # succeed fails here, at preview, and again at up before the old object is deleted.

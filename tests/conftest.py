@@ -22,6 +22,7 @@ from collections import Counter
 
 import pytest
 from daemons import DAEMONS, Daemon
+from testhosts import libvirt_hosts  # noqa: F401 - the fixture
 
 TEST_URI = "test:///default"
 RUN_PREFIX = f"plvt-{secrets.token_hex(3)}-"

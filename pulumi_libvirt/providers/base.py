@@ -22,6 +22,7 @@ import libvirt
 
 from .. import xml
 from ..connection import LibvirtError, described, resolve_uri, run
+from ..connection import uri as uris
 from ..xml import UNKNOWN, Problem, has_unknown
 from ..xml.check import suggest
 from .inputs import (
@@ -370,6 +371,8 @@ class ResourceLogic:
         for problem in (*xml_problems, *nested, *self.validate(olds, news)):
             problems.append(self._as_written(problem, news))
         problems.extend(self._claim(news))
+        if isinstance(news.get("uri"), str):
+            problems.extend(Problem("uri", text) for text in uris.problems(news["uri"]))
         checked = dict(news)
         for name, spec in provider.items():
             if spec.default is not None and checked.get(name) is None:

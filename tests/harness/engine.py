@@ -20,6 +20,11 @@ step), ``protect`` (a protected resource is neither replaced nor deleted: the op
 before any step, at preview too) and ``retain_on_delete`` (its delete steps drop it from the
 state without calling the provider's Delete, so the object stays).
 
+Steps run concurrently as in the engine: a resource registers as soon as its inputs resolve
+(the SDK registers from a thread pool) and its step runs at once, beside the others in flight;
+deletes run as soon as their dependents are gone and refresh reads all at once (``schedule``),
+at most ``parallel`` at a time. The provider host serves up to 4 calls at once.
+
 Secrets follow the engine's rules for providers that answer ``acceptSecrets=False``: markers
 are stripped before each call; afterwards outputs named like a secret input, and outputs
 listed in ``additionalSecretOutputs``, are marked secret again.
@@ -60,6 +65,7 @@ from .props import (
     strip_secrets,
     to_struct,
 )
+from .schedule import DEFAULT_PARALLEL, run_graph
 
 Program = Callable[[], Any] | str | os.PathLike
 PROVIDER_KEY = "__provider"
@@ -397,11 +403,14 @@ class _EngineMonitor(MockMonitor):
 class _Deployment:
     """One preview or up: the steps of one program run against one provider host."""
 
-    def __init__(self, engine: Engine, host: ProviderHost, preview: bool) -> None:
+    def __init__(
+        self, engine: Engine, host: ProviderHost, preview: bool, continue_on_error: bool = False
+    ) -> None:
         self.engine = engine
         self.host = host
         self.preview = preview
-        self.steps: list[Step] = []
+        self.continue_on_error = continue_on_error
+        self._slots: list[Step | None] = []  # registration order; None until planned
         self.registered: dict[str, Registration] = {}
         self.failures: list[ResourceCheckFailure] = []
         self.error: BaseException | None = None
@@ -409,20 +418,32 @@ class _Deployment:
 
     # -- steps -------------------------------------------------------------------------------
 
+    @property
+    def steps(self) -> list[Step]:
+        """The steps planned so far, in registration order."""
+        return [step for step in self._slots if step is not None]
+
     def register(self, reg: Registration) -> tuple[str, dict[str, Any]]:
-        """Plan (and, unless previewing, apply) the step for one registration."""
+        """Plan (and, unless previewing, apply) the step for one registration.
+
+        Called from the SDK's threads: registrations whose inputs are ready run concurrently;
+        the lock guards only the bookkeeping, never a provider call.
+        """
         with self.engine._lock:
-            if self.error is not None and not self.preview:
+            if self.error is not None and not self.preview and not self.continue_on_error:
                 raise DeploymentAborted(f"not registering {reg.name}: an earlier step failed")
             if reg.urn in self.registered:
                 raise ValueError(f"Duplicate resource URN '{reg.urn}'")
             self.registered[reg.urn] = reg
-            try:
-                return self._step(reg)
-            except BaseException as exc:
+            slot = len(self._slots)
+            self._slots.append(None)
+        try:
+            return self._step(reg, slot)
+        except BaseException as exc:
+            with self.engine._lock:
                 if self.error is None:
                     self.error = exc
-                raise
+            raise
 
     def _check(
         self, reg: Registration, olds: dict[str, Any], news: dict[str, Any]
@@ -433,11 +454,12 @@ class _Deployment:
                 ResourceCheckFailure(reg.urn, reg.name, f.property, f.reason)
                 for f in result.failures
             ]
-            self.failures.extend(found)
+            with self.engine._lock:
+                self.failures.extend(found)
             raise CheckFailed(found)
         return annotate_secrets(result.inputs, news)
 
-    def _step(self, reg: Registration) -> tuple[str, dict[str, Any]]:
+    def _step(self, reg: Registration, slot: int) -> tuple[str, dict[str, Any]]:
         old = self.engine.state.get(reg.urn)
         news = reg.inputs
         if old is not None and reg.ignore_changes:
@@ -449,7 +471,7 @@ class _Deployment:
             if step.op == "replace":
                 # A replacement is a new resource: check again without old inputs.
                 checked = self._check(reg, {}, news)
-        self.steps.append(step)
+        self._slots[slot] = step
         if self.preview:
             return self._preview_result(reg, old, step, checked)
         return self._apply(reg, old, step, checked)
@@ -535,7 +557,8 @@ class _Deployment:
             if step.op == "replace" and not step.delete_before_replace:
                 assert old is not None
                 old.protect = reg.protect  # unprotecting and replacing in one update is allowed
-                self.condemned.append(old)
+                with self.engine._lock:
+                    self.condemned.append(old)
         if step.op != "same":
             outputs = annotate_secrets(outputs, checked)
         outputs = _mark_additional_secrets(outputs, reg.additional_secret_outputs)
@@ -590,6 +613,7 @@ class Engine:
         host_env: dict[str, str] | None = None,
         call_timeout: float | None = None,
         persistent_host: bool = False,
+        parallel: int = DEFAULT_PARALLEL,
     ) -> None:
         self.config = dict(config or {})
         self.secret_config = list(secret_config or [])
@@ -599,6 +623,7 @@ class Engine:
         self.host_env = host_env
         self.call_timeout = call_timeout
         self.persistent_host = persistent_host
+        self.parallel = parallel
         self._kept: tuple[tuple[Any, ...], ProviderHost] | None = None
         self.state: dict[str, ResourceState] = {}
         self.pending_deletes: list[ResourceState] = []
@@ -745,12 +770,17 @@ class Engine:
             steps += [_delete_step(s) for s in self.pending_deletes]
             return Plan(steps, list(host.calls), exports)
 
-    def up(self, program: Program) -> UpResult:
-        """Deploy `program`. Provider errors propagate; the state keeps what succeeded."""
+    def up(self, program: Program, continue_on_error: bool = False) -> UpResult:
+        """Deploy `program`. Provider errors propagate; the state keeps what succeeded.
+
+        ``continue_on_error`` plays ``pulumi up --continue-on-error``: after a failed step, the
+        resources that do not depend on it are still registered and their steps run.
+        """
         old_order = list(self.state)
         func, directory = self._resolve_program(program)
         with self._host(directory) as host:
-            deployment = _Deployment(self, host, preview=False)
+            deployment = _Deployment(self, host, preview=False,
+                                     continue_on_error=continue_on_error)
             try:
                 exports = self._run(func, deployment)
             finally:
@@ -758,14 +788,7 @@ class Engine:
                 self.pending_deletes.extend(deployment.condemned)
             steps = list(deployment.steps)
             removed = self._removed(deployment)
-            doomed = self._delete_order(self.pending_deletes + removed, old_order)
-            _refuse_protected(doomed)
-            for state in doomed:
-                self._delete(host, state)
-                if state in self.pending_deletes:
-                    self.pending_deletes.remove(state)
-                else:
-                    steps.append(_delete_step(state))
+            steps += self._delete_all(host, self.pending_deletes + removed, old_order)
             # The new state lists resources in registration order.
             self.state = {u: self.state[u] for u in deployment.registered if u in self.state}
             outputs_by_urn = {u: s.plain_outputs() for u, s in self.state.items()}
@@ -777,10 +800,18 @@ class Engine:
         changes: dict[str, dict[str, tuple[Any, Any]]] = {}
         deleted: list[str] = []
         with self._host() as host:
-            for urn, state in list(self.state.items()):
-                result = host.read(
+            states = list(self.state.items())
+            results: dict[str, Any] = {}
+
+            def read(urn: str) -> None:
+                state = self.state[urn]
+                results[urn] = host.read(
                     urn, state.id, strip_secrets(state.outputs), strip_secrets(state.inputs)
                 )
+
+            run_graph([urn for urn, _ in states], lambda _urn: set(), read, self.parallel)
+            for urn, state in states:
+                result = results[urn]
                 if not result.id:
                     del self.state[urn]
                     deleted.append(state.name)
@@ -802,19 +833,39 @@ class Engine:
 
     def destroy(self) -> list[Step]:
         """Delete every resource, dependents first, and clear the state."""
-        steps = []
-        doomed = self._delete_order(
-            self.pending_deletes + list(self.state.values()), list(self.state)
-        )
-        _refuse_protected(doomed)
         with self._host() as host:
-            for state in doomed:
-                self._delete(host, state)
-                if state in self.pending_deletes:
-                    self.pending_deletes.remove(state)
-                else:
-                    steps.append(_delete_step(state))
-        return steps
+            return self._delete_all(
+                host, self.pending_deletes + list(self.state.values()), list(self.state)
+            )
+
+    def _delete_all(
+        self, host: ProviderHost, states: list[ResourceState], order: list[str]
+    ) -> list[Step]:
+        """Delete `states`, each once its dependents are gone, independent ones concurrently.
+
+        Returns the delete steps of resources in the state (not of pending deletes) in the
+        order a one-at-a-time engine would take them.
+        """
+        doomed = self._delete_order(states, order)
+        _refuse_protected(doomed)
+        pending = [any(s is p for p in self.pending_deletes) for s in doomed]
+
+        def dependents(index: int) -> set[int]:
+            return {j for j, other in enumerate(doomed) if doomed[index].urn in other.dependencies}
+
+        def delete(index: int) -> None:
+            self._delete(host, doomed[index])
+            if pending[index]:
+                with self._lock:
+                    self.pending_deletes = [p for p in self.pending_deletes
+                                            if p is not doomed[index]]
+
+        run_graph(range(len(doomed)), dependents, delete, self.parallel)
+        return [
+            _delete_step(state)
+            for state, was_pending in zip(doomed, pending, strict=True)
+            if not was_pending
+        ]
 
     # -- helpers -------------------------------------------------------------------------------
 
