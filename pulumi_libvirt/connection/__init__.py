@@ -10,8 +10,8 @@ pickled, opened lazily and reopened when they die (libvirtd restarted, a host go
 - ``errors``: libvirt errors in one line naming the object and the host.
 """
 
-from .errors import LibvirtError, described, message, not_found, or_none, reason
-from .hosts import connect, dead, forget, open_connection, probe, run
+from .errors import LibvirtError, dead, described, message, not_found, or_none, reason
+from .hosts import connect, forget, open_connection, probe, run
 from .settings import configure, timeout
 from .uri import DEFAULT_URI, resolve_uri
 

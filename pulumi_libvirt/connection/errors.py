@@ -26,6 +26,28 @@ def reason(exc: libvirt.libvirtError) -> str:
     return message(exc)
 
 
+# Errors that mean the connection itself is gone, not that the call was refused.
+_DEAD = {
+    getattr(libvirt, name)
+    for name in (
+        "VIR_ERR_SYSTEM_ERROR", "VIR_ERR_RPC", "VIR_ERR_NO_CONNECT", "VIR_ERR_INVALID_CONN"
+    )
+    if hasattr(libvirt, name)
+}
+
+
+def keepalive_lost(exc: libvirt.libvirtError) -> bool:
+    """Whether libvirt closed the connection because the host stopped answering keepalives."""
+    return "keepalive" in message(exc)
+
+
+def dead(exc: BaseException) -> bool:
+    """Whether a libvirt error says the connection is gone (rather than the call refused)."""
+    return isinstance(exc, libvirt.libvirtError) and (
+        exc.get_error_code() in _DEAD or keepalive_lost(exc)
+    )
+
+
 def cannot_connect(uri: str, cause: str) -> str:
     """The one line that says a host could not be reached, and why."""
     hint = " (is libvirtd running?)" if "socket" in cause and "ssh" not in cause else ""
@@ -60,11 +82,14 @@ def or_none(lookup: Callable[..., T], *args) -> T | None:
 def described(what: str, uri: str, action: str | None = None) -> Iterator[None]:
     """Turn libvirt errors raised inside into ``LibvirtError`` naming ``what`` and the host.
 
-    ``what`` reads like "pool 'images'" or "volume 'a.qcow2' in pool 'images'".
+    ``what`` reads like "pool 'images'" or "volume 'a.qcow2' in pool 'images'". A lost
+    connection passes through untouched: ``run`` reconnects, or names the host and why.
     """
     try:
         yield
     except libvirt.libvirtError as exc:
+        if dead(exc):
+            raise
         if not_found(exc) and action is None:
             raise LibvirtError(f"{what} not found on {uri}") from None
         verb = f"cannot {action} " if action else ""

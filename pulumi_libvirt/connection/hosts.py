@@ -17,7 +17,7 @@ from typing import TypeVar
 import libvirt
 
 from . import events, ssh
-from .errors import LibvirtError, cannot_connect, message
+from .errors import LibvirtError, cannot_connect, dead, keepalive_lost, message
 from .settings import timeout
 
 T = TypeVar("T")
@@ -28,32 +28,22 @@ def _quiet(_ctx, _err) -> None:
 
 libvirt.registerErrorHandler(_quiet, None)
 
-# Errors that mean the connection itself is gone, not that the call was refused.
-_DEAD = {
-    getattr(libvirt, name)
-    for name in (
-        "VIR_ERR_SYSTEM_ERROR", "VIR_ERR_RPC", "VIR_ERR_NO_CONNECT", "VIR_ERR_INVALID_CONN"
-    )
-    if hasattr(libvirt, name)
-}
-
-
-def _keepalive_lost(exc: libvirt.libvirtError) -> bool:
-    return "keepalive" in message(exc)
-
-
-def dead(exc: BaseException) -> bool:
-    """Whether a libvirt error says the connection is gone (rather than the call refused)."""
-    return isinstance(exc, libvirt.libvirtError) and (
-        exc.get_error_code() in _DEAD or _keepalive_lost(exc)
-    )
+def keepalive_interval() -> int:
+    """Seconds between keepalive probes: five unanswered ones end a connection in about
+    ``timeout()``."""
+    return max(1, round(timeout() / 6))
 
 
 def open_connection(uri: str) -> libvirt.virConnect:
     """A new connection to ``uri`` with keepalive on (blocking; see ``connect`` for the bound)."""
     events.ensure_running()
     conn = ssh.open_safely(uri, libvirt.open)
-    interval = max(1, round(timeout() / 6))
+    interval = keepalive_interval()
+    if ssh.relayed(uri):
+        # ssh's own ServerAlive ends a silent session, and every call waiting on it sees end
+        # of file. libvirt 9.0's keepalive fails only the call that notices; with more calls
+        # in flight on the connection the others hang or crash the process (seen here).
+        return conn
     try:
         conn.setKeepAlive(interval, 5)  # closed after about interval * (5 + 1) s of silence
     except libvirt.libvirtError:
@@ -106,18 +96,6 @@ def _host(uri: str) -> _Host:
         return host
 
 
-def _close_later(conn: libvirt.virConnect) -> None:
-    """Close a dead connection without waiting on it (closing talks to the host)."""
-
-    def close() -> None:
-        try:
-            conn.close()
-        except libvirt.libvirtError:
-            pass
-
-    threading.Thread(target=close, name="libvirt-close", daemon=True).start()
-
-
 def connect(uri: str, bound: float | None = None) -> libvirt.virConnect:
     """The open connection to ``uri``, opened on first use and reopened when it has died.
 
@@ -136,8 +114,9 @@ def connect(uri: str, bound: float | None = None) -> libvirt.virConnect:
                     return conn
             except libvirt.libvirtError:
                 pass
+            # Dropped, not closed: calls in other threads may still hold it, and closing a
+            # connection under a call frees it there; the last user's reference closes it.
             host.conn = None
-            _close_later(conn)
         attempt = host.opening
         if attempt is None:
             attempt = host.opening = _Attempt(host)
@@ -180,14 +159,12 @@ def probe(uri: str) -> str | None:
 
 
 def forget(uri: str, conn: libvirt.virConnect | None = None) -> None:
-    """Drop the cached connection to ``uri`` (only if it is ``conn``, when given)."""
+    """Drop the cached connection to ``uri`` (only if it is ``conn``, when given); it closes
+    when the last call using it lets go of it."""
     host = _host(uri)
     with host.lock:
-        cached = host.conn
-        if cached is None or (conn is not None and cached is not conn):
-            return
-        host.conn = None
-    _close_later(cached)
+        if host.conn is not None and (conn is None or host.conn is conn):
+            host.conn = None
 
 
 def run(uri: str, action: Callable[[libvirt.virConnect], T]) -> T:
@@ -196,13 +173,21 @@ def run(uri: str, action: Callable[[libvirt.virConnect], T]) -> T:
     A host that stopped answering (keepalive) is not retried: it fails at once, naming the host.
     """
     conn = connect(uri)
+    started = time.monotonic()
     try:
         return action(conn)
     except libvirt.libvirtError as exc:
         if not dead(exc):
             raise
         forget(uri, conn)
-        if _keepalive_lost(exc):
-            raise LibvirtError(f"libvirt at {uri} stopped answering: {message(exc)} "
+        silence = message(exc) if keepalive_lost(exc) else ssh.silence(uri, started)
+        if silence is not None:
+            raise LibvirtError(f"libvirt at {uri} stopped answering: {silence} "
                                f"(setting: libvirt:timeout)") from None
-        return action(connect(uri))
+        try:
+            return action(connect(uri))
+        except libvirt.libvirtError as again:
+            if not dead(again):
+                raise
+            raise LibvirtError(f"libvirt at {uri} closed the connection twice: "
+                               f"{message(again)}") from None

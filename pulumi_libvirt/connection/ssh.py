@@ -13,7 +13,7 @@ spawns with clone(CLONE_VFORK)), so for ``qemu+ssh://`` we start ssh ourselves:
 
 The ssh command line is the one libvirt builds for the URI (``command``, port, user,
 ``keyfile``, ``no_tty``, ``no_verify``, ``netcat``, ``socket``, ``proxy``; plus ``libvirt:timeout``
-as ConnectTimeout), so ssh reads the same
+as ConnectTimeout and ServerAlive), so ssh reads the same
 ``~/.ssh/config``, known_hosts and agent; when it fails, its own message is what the user sees.
 ``PULUMI_LIBVIRT_SSH=libvirt`` turns this off (libvirt's own transport).
 """
@@ -78,7 +78,11 @@ def ssh_argv(uri: str) -> list[str]:
         argv += ["-l", unquote(parts.username)]
     if params.get("keyfile"):
         argv += ["-i", params["keyfile"]]
-    argv += ["-T", "-e", "none", "-o", f"ConnectTimeout={math.ceil(timeout())}"]
+    # The bounds of libvirt:timeout, in ssh's words: give up connecting after it, and end a
+    # session whose host stopped answering after about as long (see hosts.keepalive_interval).
+    argv += ["-T", "-e", "none", "-o", f"ConnectTimeout={math.ceil(timeout())}",
+             "-o", f"ServerAliveInterval={max(1, round(timeout() / 6))}",
+             "-o", "ServerAliveCountMax=5"]
     if params.get("no_tty") == "1":
         argv += ["-o", "BatchMode=yes"]
     if params.get("no_verify") == "1":
@@ -117,8 +121,9 @@ class Relay:
         self.argv = ssh_argv(uri)
         self.path = os.path.join(directory, f"{abs(hash(uri)):x}.sock")
         self.lock = threading.Lock()
-        self.failures: list[tuple[float, str]] = []  # (when, ssh's stderr) of failed sessions
-        self.children: set[int] = set()
+        # (when, ssh's stderr, whether it lost the host) of the last sessions that failed
+        self.failures: list[tuple[float, str, bool]] = []
+        self.children: dict[int, float] = {}  # pid -> when spawned (monotonic)
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener.bind(self.path)
         self.listener.listen(64)
@@ -143,7 +148,7 @@ class Relay:
                 conn.close()
                 os.close(write_err)
             with self.lock:
-                self.children.add(pid)
+                self.children[pid] = time.monotonic()
             threading.Thread(target=self._reap, args=(pid, read_err), daemon=True,
                              name=f"ssh {pid}").start()
 
@@ -152,19 +157,27 @@ class Relay:
             text = stream.read().decode(errors="replace")
         _, status = os.waitpid(pid, 0)
         with self.lock:
-            self.children.discard(pid)
-        if os.waitstatus_to_exitcode(status) not in (0, -15):
-            self._failed(" ".join(text.split()) or f"ssh exited with status "
-                         f"{os.waitstatus_to_exitcode(status)}")
+            self.children.pop(pid, None)
+        code = os.waitstatus_to_exitcode(status)
+        if code not in (0, -15):
+            # 255 is ssh's own failure: the host refused, was lost (ServerAlive) or went away.
+            # ssh words the last two only at LogLevel INFO.
+            lost = code == 255
+            text = " ".join(text.split()) or (
+                f"ssh lost the connection (no answer for about {timeout():g} s, or the host "
+                "went away)" if lost else f"ssh exited with status {code}")
+            self._failed(text, lost)
 
-    def _failed(self, text: str) -> None:
+    def _failed(self, text: str, lost: bool = False) -> None:
         with self.lock:
-            self.failures = [*self.failures[-9:], (time.monotonic(), text)]
+            self.failures = [*self.failures[-9:], (time.monotonic(), text, lost)]
 
-    def last_failure(self, since: float) -> str | None:
-        """ssh's message for a session that failed after ``since`` (monotonic), if any."""
+    def last_failure(self, since: float, lost: bool = False) -> str | None:
+        """ssh's message for a session that failed after ``since`` (monotonic), if any (only
+        sessions that lost their host, with ``lost``)."""
         with self.lock:
-            found = [text for when, text in self.failures if when >= since]
+            found = [text for when, text, gone in self.failures
+                     if when >= since and (gone or not lost)]
         return found[-1] if found else None
 
 
@@ -184,9 +197,23 @@ def relay(uri: str) -> Relay:
         return _relays[uri]
 
 
+def relayed(uri: str) -> bool:
+    """Whether connections to ``uri`` go through a spawned-ssh relay."""
+    return uses_ssh(uri) and enabled()
+
+
+def silence(uri: str, since: float) -> str | None:
+    """ssh's words when a session to ``uri`` ended after ``since`` because ssh lost the host
+    (ServerAlive, or the host went away), else None (libvirtd on it went away: reconnecting
+    helps)."""
+    with _lock:
+        hop = _relays.get(uri)
+    return hop.last_failure(since, lost=True) if hop is not None else None
+
+
 def open_safely(uri: str, opener: Callable[[str], libvirt.virConnect]) -> libvirt.virConnect:
     """``opener(uri)``, except that ``qemu+ssh://`` goes through a spawned-ssh relay."""
-    if not (uses_ssh(uri) and enabled()):
+    if not relayed(uri):
         return opener(uri)
     hop = relay(uri)
     started = time.monotonic()
