@@ -107,3 +107,64 @@ def test_cloud_vm_example_with_mocks() -> None:
     assert cdrom["target"]["bus"] == "scsi"
     assert devices["controllers"] == [{"type": "scsi", "model": "virtio-scsi"}]
     assert devices["interfaces"][0]["source"] == {"network": "cloud-vm"}
+
+
+MANY_HOSTS = Path(__file__).resolve().parent.parent / "examples" / "many-hosts"
+
+
+class _Recorder(pulumi.runtime.Mocks):
+    """Mocks that record every resource the program registers."""
+
+    def __init__(self) -> None:
+        self.resources: list[pulumi.runtime.MockResourceArgs] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        self.resources.append(args)
+        return f"{args.name}-id", {**args.inputs, "path": f"/images/{args.inputs.get('name')}"}
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
+        return {}, None
+
+
+def test_many_hosts_example_places_each_resource_on_its_host() -> None:
+    config = yaml.safe_load((MANY_HOSTS / "Pulumi.lab.yaml").read_text())["config"]
+    hosts = config["libvirt-many-hosts:hosts"]
+    assert len(hosts) == 3 and config["libvirt:timeout"] == "20"
+    mocks = _Recorder()
+    exports = run_with_mocks(MANY_HOSTS, mocks, config, stack="lab")
+    by_name = {r.name: r for r in mocks.resources}
+    assert sorted(by_name) == sorted(
+        [f"{h['name']}-images" for h in hosts]
+        + [f"{h['name']}-disk{i}" for h in hosts for i in range(2)])
+    for host in hosts:
+        pool = by_name[f"{host['name']}-images"]
+        assert pool.typ == "pulumi-python:dynamic/libvirt:Pool"
+        assert pool.inputs["uri"] == host["uri"] and pool.inputs["name"] == "images"
+        for i in range(2):
+            disk = by_name[f"{host['name']}-disk{i}"].inputs
+            assert disk["uri"] == host["uri"] and disk["pool"] == "images"
+            assert disk["name"] == f"disk{i}.qcow2"
+        assert exports[f"{host['name']}_disk_paths"] == ["/images/disk0.qcow2",
+                                                         "/images/disk1.qcow2"]
+
+
+def test_many_hosts_example_on_three_test_hosts(libvirt_hosts, run_prefix: str) -> None:
+    """The example as `pulumi up` runs it, over qemu+ssh to three test hosts."""
+    hosts = [{"name": f"h{h.index}", "uri": h.ssh_uri} for h in libvirt_hosts.hosts]
+    engine = Engine({"libvirt:timeout": "30", "libvirt-many-hosts:hosts": hosts,
+                     "libvirt-many-hosts:namePrefix": run_prefix,
+                     "libvirt-many-hosts:disksPerHost": "1"})
+    try:
+        result = engine.up(MANY_HOSTS)
+        for host in libvirt_hosts.hosts:
+            paths = result.exports[f"h{host.index}_disk_paths"]
+            assert paths == [f"/var/lib/libvirt/images/{run_prefix}images/{run_prefix}disk0.qcow2"]
+            listed = host.run("virsh", "-c", "qemu:///system", "vol-list",
+                              f"{run_prefix}images").stdout
+            assert f"{run_prefix}disk0.qcow2" in listed
+        assert engine.preview(MANY_HOSTS).empty
+    finally:
+        engine.destroy()
+    for host in libvirt_hosts.hosts:
+        pools = host.run("virsh", "-c", "qemu:///system", "pool-list", "--all", "--name").stdout
+        assert f"{run_prefix}images" not in pools

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import libvirt as virt
 import pytest
-from connprobe import ConnectProbe
 from harness import Engine, ProviderError, ProviderHost, strip_secrets
+from probes import ConnectProbe
 from pulumi.dynamic.dynamic import serialize_provider
 from testhosts import DIRECTORY, TestHost
 

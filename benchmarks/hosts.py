@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""One program over several libvirt hosts: parallel creation and refresh through the provider
+host, against serial calls, over qemu+ssh to test hosts (scripts/test-hosts.sh). Run as root.
+
+    python benchmarks/hosts.py [--hosts 3] [--domains 100] [--volumes 30] [--set bench]
+                               [--ssh-modes N]
+
+Brings up the test hosts (unless they are up), then:
+
+- parallel: ``Engine.up`` of one program with a dir pool per host, the volumes and the domains
+  (defined, never started) spread over the hosts, through the SDK's provider host (4 workers),
+  registrations concurrent as in ``pulumi up``;
+- serial (the baseline): the same Check and Create calls sent one at a time to a provider host;
+- refresh: ``Engine.refresh`` of everything (Read of each resource, concurrent);
+
+and prints each time, the resources per second and the ratios. Domains use ``Domain`` when the
+package has it, else a stand-in provider that defines the same minimal domain through the same
+connection layer (tests/probes.py). ``--ssh-modes N`` also measures N fresh qemu+ssh connections
+opened inside the provider host (4 at a time) per way of starting ssh. Issue 14's targets:
+parallel creation at least 3x serial; refresh of 100 domains over 3 hosts within 10 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+import libvirt as virt  # noqa: E402
+import testhosts  # noqa: E402
+from harness import Engine, ProviderHost  # noqa: E402
+from probes import BenchDomain, ConnectProbe  # noqa: E402
+from pulumi.dynamic.dynamic import serialize_provider  # noqa: E402
+
+import pulumi_libvirt as libvirt  # noqa: E402
+
+PREFIX = "plvb-"
+MiB = 1024**2
+
+
+def program(hosts, domains: int, volumes: int):
+    def run() -> None:
+        pools = []
+        for i, host in enumerate(hosts):
+            pools.append(libvirt.Pool(
+                f"pool{i}", name=f"{PREFIX}pool", type="dir", delete_target=True,
+                target={"path": f"/var/lib/libvirt/images/{PREFIX}pool"}, uri=host.ssh_uri))
+        for j in range(volumes):
+            i = j % len(hosts)
+            libvirt.Volume(f"vol{j}", name=f"{PREFIX}v{j}.qcow2", pool=pools[i].name,
+                           capacity=MiB, format="qcow2", uri=hosts[i].ssh_uri)
+        for j in range(domains):
+            host = hosts[j % len(hosts)]
+            if hasattr(libvirt, "Domain"):
+                libvirt.Domain(f"dom{j}", name=f"{PREFIX}d{j}", type="qemu", memory=64 * MiB,
+                               os={"type": "hvm"}, running=False, uri=host.ssh_uri)
+            else:
+                BenchDomain(f"dom{j}", name=f"{PREFIX}d{j}", uri=host.ssh_uri)
+
+    return run
+
+
+def leftovers(hosts) -> int:
+    count = 0
+    for host in hosts:
+        conn = virt.open(host.socket_uri)
+        count += sum(d.name().startswith(PREFIX) for d in conn.listAllDomains())
+        count += sum(p.name().startswith(PREFIX) for p in conn.listAllStoragePools())
+        conn.close()
+    return count
+
+
+def serial(engine: Engine, hosts) -> float:
+    """The same Check and Create calls as ``up``, one at a time, in registration order."""
+    regs = list(engine.registrations.values())
+    started = time.monotonic()
+    with ProviderHost() as host:
+        host.configure(engine.config)
+        made: dict[str, tuple[str, dict]] = {}
+        for reg in regs:  # inputs as registered: a volume's pool name is known by then
+            checked = host.check(reg.urn, {}, reg.inputs).inputs
+            made[reg.urn] = host.create(reg.urn, checked)
+        elapsed = time.monotonic() - started
+        for reg in reversed(regs):
+            id_, outs = made[reg.urn]
+            host.delete(reg.urn, id_, outs)
+    return elapsed
+
+
+def ssh_modes(host, count: int) -> None:
+    provider = serialize_provider(ConnectProbe())
+    modes = [
+        ("libvirt's ssh transport (fork in the gRPC host)", host.ssh_uri, True, {}),
+        ("  + GRPC_EXPERIMENTS=-event_engine_fork at start", host.ssh_uri, True,
+         {"GRPC_EXPERIMENTS": "-event_engine_fork"}),
+        ("  + GRPC_ENABLE_FORK_SUPPORT=0 at start", host.ssh_uri, True,
+         {"GRPC_ENABLE_FORK_SUPPORT": "0"}),
+        ("  + the same set by our package (late)", host.ssh_uri, "late", {}),
+        ("qemu+libssh:// (in process)", host.libssh_uri, True, {}),
+        ("ours: ssh by posix_spawn behind a socket", host.ssh_uri, False, {}),
+    ]
+    print(f"\nfresh qemu+ssh connections inside the provider host, {count} per way, 4 at a time:")
+    for label, uri, raw, env in modes:
+        started = time.monotonic()
+        with ProviderHost(env={**os.environ, **env}) as server:
+            server.configure({})
+
+            def probe(i: int, uri=uri, raw=raw, server=server) -> str:
+                props = {"__provider": provider, "uri": uri, "raw": bool(raw),
+                         "late_env": raw == "late"}
+                urn = f"urn:pulumi:s::p::pulumi-python:dynamic:Resource::p{i}"
+                try:
+                    return server.create(urn, props)[1]["error"]
+                except Exception as exc:  # noqa: BLE001 - a hung host counts as failed
+                    return str(exc)
+
+            server.call_timeout = 60
+            with ThreadPoolExecutor(4) as pool:
+                failed = sum(bool(e) for e in pool.map(probe, range(count)))
+        print(f"  {label:<50} {failed:>4}/{count} failed  {time.monotonic() - started:6.1f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hosts", type=int, default=3)
+    parser.add_argument("--domains", type=int, default=100)
+    parser.add_argument("--volumes", type=int, default=30)
+    parser.add_argument("--set", default="bench", help="test host set name (kept if it was up)")
+    parser.add_argument("--ssh-modes", type=int, default=0, metavar="N")
+    args = parser.parse_args()
+
+    existed = (testhosts.DIRECTORY / args.set / "hosts.json").exists()
+    hosts = testhosts.up(args.hosts, args.set)
+    try:
+        hosts = list(hosts.hosts)
+        run = program(hosts, args.domains, args.volumes)
+        total = args.hosts + args.volumes + args.domains
+        kind = "Domain" if hasattr(libvirt, "Domain") else "stand-in domain provider"
+        print(f"{args.hosts} hosts over qemu+ssh; {args.domains} domains ({kind}), "
+              f"{args.volumes} volumes, {args.hosts} pools: {total} resources")
+        engine = Engine({"libvirt:timeout": "60"})
+        started = time.monotonic()
+        engine.up(run)
+        parallel = time.monotonic() - started
+        started = time.monotonic()
+        refreshed = engine.refresh()
+        refresh = time.monotonic() - started
+        assert not refreshed.deleted
+        engine.destroy()
+        assert leftovers(hosts) == 0, "objects left after destroy"
+        baseline = serial(engine, hosts)
+        assert leftovers(hosts) == 0, "objects left after the serial run"
+        print(f"  create, serial calls (baseline)   {baseline:7.2f} s  "
+              f"{total / baseline:6.1f} resources/s")
+        print(f"  create, up through provider host  {parallel:7.2f} s  "
+              f"{total / parallel:6.1f} resources/s  {baseline / parallel:4.1f}x serial")
+        print(f"  refresh of all                    {refresh:7.2f} s  "
+              f"{total / refresh:6.1f} resources/s")
+        if args.ssh_modes:
+            ssh_modes(hosts[0], args.ssh_modes)
+    finally:
+        if not existed:
+            testhosts.TestHosts(args.set, (), "", "", "").down()
+
+
+if __name__ == "__main__":
+    main()

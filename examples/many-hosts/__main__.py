@@ -1,0 +1,39 @@
+"""Storage pools and volumes spread over several libvirt hosts: one program, one stack per set
+of hosts, every resource placed on its host with `uri=`.
+
+Calls to different hosts run side by side; a host that does not answer fails its own resources
+within `libvirt:timeout` seconds (`pulumi up --continue-on-error` lets the others finish).
+"""
+
+import pulumi
+
+import pulumi_libvirt as libvirt
+
+config = pulumi.Config()
+hosts = config.require_object("hosts")  # [{"name": "kvm1", "uri": "qemu+ssh://..."}, ...]
+disks_per_host = config.get_int("disksPerHost") or 2
+prefix = config.get("namePrefix") or ""
+
+for host in hosts:
+    name, uri = host["name"], host["uri"]
+    pool = libvirt.Pool(
+        f"{name}-images",
+        name=f"{prefix}images",  # the same libvirt name on every host: they are apart
+        type="dir",
+        target={"path": f"/var/lib/libvirt/images/{prefix}images"},
+        delete_target=True,
+        uri=uri,
+    )
+    disks = [
+        libvirt.Volume(
+            f"{name}-disk{i}",
+            name=f"{prefix}disk{i}.qcow2",
+            pool=pool.name,
+            capacity={"value": 10, "unit": "GiB"},
+            format="qcow2",
+            uri=uri,
+        )
+        for i in range(disks_per_host)
+    ]
+    pulumi.export(f"{name}_pool_uuid", pool.uuid)
+    pulumi.export(f"{name}_disk_paths", [disk.path for disk in disks])
