@@ -3,7 +3,7 @@
 host, against serial calls, over qemu+ssh to test hosts (scripts/test-hosts.sh). Run as root.
 
     python benchmarks/hosts.py [--hosts 3] [--domains 100] [--volumes 30] [--set bench]
-                               [--ssh-modes N]
+                               [--delay-ms D] [--ssh-modes N]
 
 Brings up the test hosts (unless they are up), then:
 
@@ -15,7 +15,9 @@ Brings up the test hosts (unless they are up), then:
 
 and prints each time, the resources per second and the ratios. Domains use ``Domain`` when the
 package has it, else a stand-in provider that defines the same minimal domain through the same
-connection layer (tests/probes.py). ``--ssh-modes N`` also measures N fresh qemu+ssh connections
+connection layer (tests/probes.py). The test hosts answer as fast as this machine can; with
+``--delay-ms D`` every byte to and from their sshd is held D ms each way (a network between).
+``--ssh-modes N`` also measures N fresh qemu+ssh connections
 opened inside the provider host (4 at a time) per way of starting ssh. Issue 14's targets:
 parallel creation at least 3x serial; refresh of 100 domains over 3 hosts within 10 s.
 """
@@ -34,7 +36,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import libvirt as virt  # noqa: E402
 import testhosts  # noqa: E402
-from harness import Engine, ProviderHost  # noqa: E402
+from harness import Engine, ProviderHost, strip_secrets  # noqa: E402
 from probes import BenchDomain, ConnectProbe  # noqa: E402
 from pulumi.dynamic.dynamic import serialize_provider  # noqa: E402
 
@@ -84,7 +86,7 @@ def serial(engine: Engine, hosts) -> float:
         host.configure(engine.config)
         made: dict[str, tuple[str, dict]] = {}
         for reg in regs:  # inputs as registered: a volume's pool name is known by then
-            checked = host.check(reg.urn, {}, reg.inputs).inputs
+            checked = host.check(reg.urn, {}, strip_secrets(reg.inputs)).inputs
             made[reg.urn] = host.create(reg.urn, checked)
         elapsed = time.monotonic() - started
         for reg in reversed(regs):
@@ -133,17 +135,20 @@ def main() -> None:
     parser.add_argument("--volumes", type=int, default=30)
     parser.add_argument("--set", default="bench", help="test host set name (kept if it was up)")
     parser.add_argument("--ssh-modes", type=int, default=0, metavar="N")
+    parser.add_argument("--delay-ms", type=float, default=0,
+                        help="network delay each way in front of every host's sshd (a new set)")
     args = parser.parse_args()
 
     existed = (testhosts.DIRECTORY / args.set / "hosts.json").exists()
-    hosts = testhosts.up(args.hosts, args.set)
+    hosts = testhosts.up(args.hosts, args.set, args.delay_ms)
     try:
         hosts = list(hosts.hosts)
         run = program(hosts, args.domains, args.volumes)
         total = args.hosts + args.volumes + args.domains
         kind = "Domain" if hasattr(libvirt, "Domain") else "stand-in domain provider"
-        print(f"{args.hosts} hosts over qemu+ssh; {args.domains} domains ({kind}), "
-              f"{args.volumes} volumes, {args.hosts} pools: {total} resources")
+        print(f"{args.hosts} hosts over qemu+ssh ({2 * args.delay_ms:g} ms added round trip); "
+              f"{args.domains} domains ({kind}), {args.volumes} volumes, {args.hosts} pools: "
+              f"{total} resources")
         engine = Engine({"libvirt:timeout": "60"})
         started = time.monotonic()
         engine.up(run)

@@ -24,6 +24,8 @@
 #   libssh_uri  qemu+libssh://root@10.213.K.2/system?keyfile=...&known_hosts=...&sshauth=privkey
 #   socket_uri  qemu+unix:///system?socket=SET/hostI/run/libvirt-sock (no network)
 # The hosts run no guests; each costs one libvirtd, virtlogd and sshd (~40 MB).
+# PULUMI_LIBVIRT_HOSTS_DELAY_MS=D (at `up`) puts a network's delay in front of each sshd: a
+# forwarder (lib/delay_proxy.py) on 10.213.K.2:22 passes every byte on D ms later each way.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -31,6 +33,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/lib/netns.sh"
 
 DIR=${PULUMI_LIBVIRT_HOSTS_DIR:-/tmp/pulumi-libvirt-hosts}
+DELAY_MS=${PULUMI_LIBVIRT_HOSTS_DELAY_MS:-0}
 PREFIX=10.213
 
 say() { printf 'test-hosts: %s\n' "$*" >&2; }
@@ -88,6 +91,9 @@ make_host() {
     mkdir -p "$h"/{etc,lib,log,cache,run,ssh}
     octet=$(free_octet)
     echo "$PREFIX.$octet.2" >"$h/address"
+    echo "$DELAY_MS" >"$h/delay_ms"
+    local listen="$PREFIX.$octet.2"
+    if [ "$DELAY_MS" != 0 ]; then listen=127.0.0.1; fi
     # libvirt's configuration files, not the objects defined on this machine.
     find /etc/libvirt -maxdepth 1 -type f -exec cp -a {} "$h/etc/" \;
     [ -d /etc/libvirt/nwfilter ] && cp -a /etc/libvirt/nwfilter "$h/etc/"
@@ -98,7 +104,7 @@ make_host() {
     fi
     ssh-keygen -q -t ed25519 -N '' -C "plvh-$set-$i" -f "$h/ssh/host_ed25519_key"
     cat >"$h/sshd_config" <<EOF
-ListenAddress $PREFIX.$octet.2
+ListenAddress $listen
 Port 22
 HostKey $h/ssh/host_ed25519_key
 PidFile /run/sshd.pid
@@ -138,7 +144,7 @@ link_host() {
 # Runs inside `ip netns exec`, whose fresh mount namespace (slave to this machine's) the daemons
 # keep: what is mounted here is theirs alone.
 start_inside() {
-    local h=$1
+    local h=$1 here=$2 delay
     mount -t tmpfs -o mode=755,size=16m plvh-run /run
     mkdir -p /run/libvirt /run/sshd /run/lock
     mount --bind "$h/run" /run/libvirt
@@ -149,6 +155,10 @@ start_inside() {
     virtlogd -d
     libvirtd -d
     /usr/sbin/sshd -f "$h/sshd_config"
+    delay=$(cat "$h/delay_ms" 2>/dev/null || echo 0)
+    if [ "$delay" != 0 ]; then
+        python3 "$here/lib/delay_proxy.py" "$(cat "$h/address")" 22 127.0.0.1 22 "$delay" --daemon
+    fi
 }
 
 start_host() {
@@ -159,7 +169,8 @@ start_host() {
     if [ -n "$(netns_pids "$ns" libvirtd)" ] && answers "$set" "$i"; then return; fi
     netns_stop "$ns" libvirtd
     find "$h/run" -mindepth 1 -delete
-    ip netns exec "$ns" bash -c "set -euo pipefail; $(declare -f start_inside); start_inside '$h'"
+    ip netns exec "$ns" bash -c "set -euo pipefail; $(declare -f start_inside); \
+        start_inside '$h' '$HERE'"
 }
 
 wait_host() {

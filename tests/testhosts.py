@@ -15,9 +15,9 @@ SCRIPT = REPO / "scripts" / "test-hosts.sh"
 DIRECTORY = Path(os.environ.get("PULUMI_LIBVIRT_HOSTS_DIR", "/tmp/pulumi-libvirt-hosts"))
 
 
-def _script(*args: str) -> str:
+def _script(*args: str, env: dict[str, str] | None = None) -> str:
     result = subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True,
-                            check=False)
+                            check=False, env={**os.environ, **(env or {})})
     if result.returncode != 0:
         raise RuntimeError(f"test-hosts.sh {' '.join(args)} failed:\n{result.stderr}")
     return result.stdout
@@ -84,9 +84,10 @@ class TestHosts:
         _script("down", self.name)
 
 
-def up(count: int, name: str) -> TestHosts:
-    """Bring up ``count`` hosts named ``name`` (1 to 6 lower-case letters or digits)."""
-    _script("up", str(count), name)
+def up(count: int, name: str, delay_ms: float = 0) -> TestHosts:
+    """Bring up ``count`` hosts named ``name`` (1 to 6 lower-case letters or digits);
+    ``delay_ms``: every byte to and from their sshd arrives that much later each way."""
+    _script("up", str(count), name, env={"PULUMI_LIBVIRT_HOSTS_DELAY_MS": f"{delay_ms:g}"})
     index = json.loads((DIRECTORY / name / "hosts.json").read_text())
     hosts = tuple(
         TestHost(name, h["index"], h["netns"], h["address"], h["ssh_uri"], h["libssh_uri"],
