@@ -134,7 +134,7 @@ def test_many_hosts_example_places_each_resource_on_its_host() -> None:
     exports = run_with_mocks(MANY_HOSTS, mocks, config, stack="lab")
     by_name = {r.name: r for r in mocks.resources}
     assert sorted(by_name) == sorted(
-        [f"{h['name']}-images" for h in hosts]
+        [f"{h['name']}-images" for h in hosts] + [f"{h['name']}-lan" for h in hosts]
         + [f"{h['name']}-disk{i}" for h in hosts for i in range(2)])
     for host in hosts:
         pool = by_name[f"{host['name']}-images"]
@@ -146,6 +146,8 @@ def test_many_hosts_example_places_each_resource_on_its_host() -> None:
             assert disk["name"] == f"disk{i}.qcow2"
         assert exports[f"{host['name']}_disk_paths"] == ["/images/disk0.qcow2",
                                                          "/images/disk1.qcow2"]
+        lan = by_name[f"{host['name']}-lan"].inputs
+        assert lan["uri"] == host["uri"] and lan["forward"] == {"mode": "nat"}
 
 
 def test_many_hosts_example_on_three_test_hosts(libvirt_hosts, run_prefix: str) -> None:
@@ -153,7 +155,8 @@ def test_many_hosts_example_on_three_test_hosts(libvirt_hosts, run_prefix: str) 
     hosts = [{"name": f"h{h.index}", "uri": h.ssh_uri} for h in libvirt_hosts.hosts]
     engine = Engine({"libvirt:timeout": "30", "libvirt-many-hosts:hosts": hosts,
                      "libvirt-many-hosts:namePrefix": run_prefix,
-                     "libvirt-many-hosts:disksPerHost": "1"})
+                     "libvirt-many-hosts:disksPerHost": "1",
+                     "libvirt-many-hosts:lanSubnet": "10.213.250"})  # inside each host
     try:
         result = engine.up(MANY_HOSTS)
         for host in libvirt_hosts.hosts:
@@ -162,9 +165,12 @@ def test_many_hosts_example_on_three_test_hosts(libvirt_hosts, run_prefix: str) 
             listed = host.run("virsh", "-c", "qemu:///system", "vol-list",
                               f"{run_prefix}images").stdout
             assert f"{run_prefix}disk0.qcow2" in listed
+            assert result.exports[f"h{host.index}_bridge"] in host.run("ip", "-o", "link").stdout
         assert engine.preview(MANY_HOSTS).empty
     finally:
         engine.destroy()
     for host in libvirt_hosts.hosts:
-        pools = host.run("virsh", "-c", "qemu:///system", "pool-list", "--all", "--name").stdout
-        assert f"{run_prefix}images" not in pools
+        for kind in ("pool", "net"):
+            names = host.run("virsh", "-c", "qemu:///system", f"{kind}-list", "--all",
+                             "--name").stdout
+            assert run_prefix not in names

@@ -1,5 +1,5 @@
-"""Storage pools and volumes spread over several libvirt hosts: one program, one stack per set
-of hosts, every resource placed on its host with `uri=`.
+"""Storage pools, volumes and networks spread over several libvirt hosts: one program, one stack
+per set of hosts, every resource placed on its host with `uri=`.
 
 Calls to different hosts run side by side; a host that does not answer fails its own resources
 within `libvirt:timeout` seconds (`pulumi up --continue-on-error` lets the others finish).
@@ -13,6 +13,7 @@ config = pulumi.Config()
 hosts = config.require_object("hosts")  # [{"name": "kvm1", "uri": "qemu+ssh://..."}, ...]
 disks_per_host = config.get_int("disksPerHost") or 2
 prefix = config.get("namePrefix") or ""
+lan = config.get("lanSubnet") or "10.17.3"  # the first three octets of each host's /24
 
 for host in hosts:
     name, uri = host["name"], host["uri"]
@@ -35,5 +36,14 @@ for host in hosts:
         )
         for i in range(disks_per_host)
     ]
+    network = libvirt.Network(
+        f"{name}-lan",
+        name=f"{prefix}lan",  # hosts are apart: the same name and subnet on each
+        forward={"mode": "nat"},
+        ips=[{"address": f"{lan}.1", "prefix": 24,
+              "dhcp": {"ranges": [{"start": f"{lan}.100", "end": f"{lan}.199"}]}}],
+        uri=uri,
+    )
     pulumi.export(f"{name}_pool_uuid", pool.uuid)
+    pulumi.export(f"{name}_bridge", network.bridge_name)
     pulumi.export(f"{name}_disk_paths", [disk.path for disk in disks])
