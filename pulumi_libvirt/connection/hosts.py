@@ -3,8 +3,9 @@
 Nothing here holds a lock across a network round trip: a host that is slow or silent holds up
 only the calls made to it. Opening runs in a thread of its own so that the caller can give up
 after ``timeout()`` seconds (a TCP connect to a host that drops packets would otherwise block
-for minutes); callers for the same host share that one attempt. Established connections carry
-libvirt's keepalive, so a host that stops answering is noticed within about the same time.
+for minutes); callers for the same host share that one attempt. A host that stops answering
+is noticed within about the same time: ssh's ServerAlive ends a ``qemu+ssh`` session (see
+``ssh``), libvirt's keepalive (run by ``events``) ends the other remote connections.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from .settings import timeout
 
 T = TypeVar("T")
 
+
 def _quiet(_ctx, _err) -> None:
     """libvirt prints every error to stderr by default; we report them ourselves."""
 
 
 libvirt.registerErrorHandler(_quiet, None)
+
 
 def keepalive_interval() -> int:
     """Seconds between keepalive probes: five unanswered ones end a connection in about
@@ -69,6 +72,8 @@ class _Attempt:
             self.error = LibvirtError(cannot_connect(self.host.uri, message(exc)))
         except LibvirtError as exc:
             self.error = exc
+        except Exception as exc:  # noqa: BLE001 - e.g. no room for the relay's socket
+            self.error = LibvirtError(cannot_connect(self.host.uri, str(exc)))
         with self.host.lock:
             self.host.opening = None
             if self.conn is not None:
