@@ -60,8 +60,9 @@ def program(hosts, domains: int, volumes: int):
         for j in range(domains):
             host = hosts[j % len(hosts)]
             if hasattr(libvirt, "Domain"):
-                libvirt.Domain(f"dom{j}", name=f"{PREFIX}d{j}", type="qemu", memory=64 * MiB,
-                               os={"type": "hvm"}, running=False, uri=host.ssh_uri)
+                libvirt.Domain(f"dom{j}", name=f"{PREFIX}d{j}", type="qemu",
+                               memory={"value": 64, "unit": "MiB"}, os={"type": "hvm"},
+                               running=False, uri=host.ssh_uri)
             else:
                 BenchDomain(f"dom{j}", name=f"{PREFIX}d{j}", uri=host.ssh_uri)
 

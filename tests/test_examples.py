@@ -134,7 +134,7 @@ def test_many_hosts_example_places_each_resource_on_its_host() -> None:
     exports = run_with_mocks(MANY_HOSTS, mocks, config, stack="lab")
     by_name = {r.name: r for r in mocks.resources}
     assert sorted(by_name) == sorted(
-        [f"{h['name']}-images" for h in hosts] + [f"{h['name']}-lan" for h in hosts]
+        [f"{h['name']}-{kind}" for h in hosts for kind in ("images", "lan", "vm")]
         + [f"{h['name']}-disk{i}" for h in hosts for i in range(2)])
     for host in hosts:
         pool = by_name[f"{host['name']}-images"]
@@ -148,6 +148,10 @@ def test_many_hosts_example_places_each_resource_on_its_host() -> None:
                                                          "/images/disk1.qcow2"]
         lan = by_name[f"{host['name']}-lan"].inputs
         assert lan["uri"] == host["uri"] and lan["forward"] == {"mode": "nat"}
+        vm = by_name[f"{host['name']}-vm"].inputs
+        assert vm["uri"] == host["uri"] and vm["running"] is True
+        assert vm["devices"]["disks"][0]["source"] == {"pool": "images", "volume": "disk0.qcow2"}
+        assert vm["devices"]["interfaces"][0]["source"] == {"network": "lan"}
 
 
 def test_many_hosts_example_on_three_test_hosts(libvirt_hosts, run_prefix: str) -> None:
@@ -156,7 +160,8 @@ def test_many_hosts_example_on_three_test_hosts(libvirt_hosts, run_prefix: str) 
     engine = Engine({"libvirt:timeout": "30", "libvirt-many-hosts:hosts": hosts,
                      "libvirt-many-hosts:namePrefix": run_prefix,
                      "libvirt-many-hosts:disksPerHost": "1",
-                     "libvirt-many-hosts:lanSubnet": "10.213.250"})  # inside each host
+                     "libvirt-many-hosts:lanSubnet": "10.213.250",  # inside each host
+                     "libvirt-many-hosts:running": "false"})  # test hosts run no guests
     try:
         result = engine.up(MANY_HOSTS)
         for host in libvirt_hosts.hosts:
@@ -170,7 +175,7 @@ def test_many_hosts_example_on_three_test_hosts(libvirt_hosts, run_prefix: str) 
     finally:
         engine.destroy()
     for host in libvirt_hosts.hosts:
-        for kind in ("pool", "net"):
-            names = host.run("virsh", "-c", "qemu:///system", f"{kind}-list", "--all",
-                             "--name").stdout
+        for kind in ("pool", "net", ""):
+            names = host.run("virsh", "-c", "qemu:///system", f"{kind}-list".lstrip("-"),
+                             "--all", "--name").stdout
             assert run_prefix not in names

@@ -48,22 +48,36 @@ def host_files(host: TestHost, prefix: str) -> list[Path]:
     return sorted(images.glob(f"{prefix}*"))
 
 
-def spread(prefix: str, hosts: list[TestHost], volumes: int = 1, network: bool = False):
+def spread(prefix: str, hosts: list[TestHost], volumes: int = 1, others: bool = False):
     """A program: on each host a dir pool (same name everywhere) with ``volumes`` volumes, and
-    with ``network`` an isolated network (same name and subnet: each is inside its host)."""
+    with ``others`` an isolated network (same name and subnet: each is inside its host) and a
+    domain (defined, not started) with the first volume as its disk, on that network."""
 
     def program() -> None:
         for i, host in enumerate(hosts):
-            if network:
-                libvirt.Network(f"net{i}", name=f"{prefix}net",
-                                ips=[{"address": "10.213.250.1", "prefix": 24}],
-                                uri=host.ssh_uri)
             pool = libvirt.Pool(f"pool{i}", name=f"{prefix}pool", type="dir",
                                 target={"path": f"/var/lib/libvirt/images/{prefix}pool"},
                                 delete_target=True, uri=host.ssh_uri)
-            for j in range(volumes):
+            disks = [
                 libvirt.Volume(f"vol{i}-{j}", name=f"v{j}.qcow2", pool=pool.name,
                                capacity=MiB * (j + 1), format="qcow2", uri=host.ssh_uri)
+                for j in range(volumes)
+            ]
+            if not others:
+                continue
+            net = libvirt.Network(f"net{i}", name=f"{prefix}net",
+                                  ips=[{"address": "10.213.250.1", "prefix": 24}],
+                                  uri=host.ssh_uri)
+            libvirt.Domain(
+                f"dom{i}", name=f"{prefix}dom", type="qemu",
+                memory={"value": 64, "unit": "MiB"}, os={"type": "hvm"},
+                devices={
+                    "disks": [{"type": "volume", "device": "disk", "driver": {"type": "qcow2"},
+                               "source": {"pool": pool.name, "volume": disks[0].name},
+                               "target": {"dev": "vda", "bus": "virtio"}}],
+                    "interfaces": [{"type": "network", "source": {"network": net.name}}],
+                },
+                running=False, uri=host.ssh_uri)
 
     return program
 
@@ -94,21 +108,24 @@ def test_hosts_are_independent(libvirt_hosts, run_prefix: str) -> None:
 def test_program_on_two_hosts(libvirt_hosts, run_prefix: str) -> None:
     a, b = libvirt_hosts[0], libvirt_hosts[1]
     prefix = f"{run_prefix}two-"
-    program = spread(prefix, [a, b], volumes=2, network=True)
+    program = spread(prefix, [a, b], volumes=2, others=True)
     engine = Engine({"libvirt:timeout": "30"})
     try:
         plan = engine.preview(program)
-        assert sorted(plan.ops.values()) == ["create"] * 8
+        assert sorted(plan.ops.values()) == ["create"] * 10
         assert objects_on(a, prefix) == objects_on(b, prefix) == set()
 
         result = engine.up(program)
         expected = {f"pool {prefix}pool", f"volume {prefix}pool/v0.qcow2",
-                    f"volume {prefix}pool/v1.qcow2", f"network {prefix}net"}
+                    f"volume {prefix}pool/v1.qcow2", f"network {prefix}net",
+                    f"domain {prefix}dom"}
         assert objects_on(a, prefix) == objects_on(b, prefix) == expected
         assert result.outputs["vol0-1"]["uri"] == a.ssh_uri
         assert result.outputs["vol1-1"]["uri"] == b.ssh_uri
         assert result.outputs["vol1-1"]["capacity"] == 2 * MiB
         assert result.outputs["net0"]["uri"] == a.ssh_uri
+        assert result.outputs["dom1"]["uri"] == b.ssh_uri
+        assert result.outputs["dom1"]["running"] is False
         bridge = result.outputs["net1"]["bridge_name"]
         here = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
         assert f" {bridge}:" in b.run("ip", "-o", "link").stdout  # inside the host, not here

@@ -1,5 +1,5 @@
-"""Storage pools, volumes and networks spread over several libvirt hosts: one program, one stack
-per set of hosts, every resource placed on its host with `uri=`.
+"""Storage pools, volumes, networks and domains spread over several libvirt hosts: one program,
+one stack per set of hosts, every resource placed on its host with `uri=`.
 
 Calls to different hosts run side by side; a host that does not answer fails its own resources
 within `libvirt:timeout` seconds (`pulumi up --continue-on-error` lets the others finish).
@@ -14,6 +14,8 @@ hosts = config.require_object("hosts")  # [{"name": "kvm1", "uri": "qemu+ssh://.
 disks_per_host = config.get_int("disksPerHost") or 2
 prefix = config.get("namePrefix") or ""
 lan = config.get("lanSubnet") or "10.17.3"  # the first three octets of each host's /24
+running = config.get_bool("running")
+running = True if running is None else running
 
 for host in hosts:
     name, uri = host["name"], host["uri"]
@@ -44,6 +46,24 @@ for host in hosts:
               "dhcp": {"ranges": [{"start": f"{lan}.100", "end": f"{lan}.199"}]}}],
         uri=uri,
     )
+    vm = libvirt.Domain(
+        f"{name}-vm",
+        name=f"{prefix}vm",
+        type="kvm",
+        memory={"value": 1, "unit": "GiB"},
+        vcpu=1,
+        os={"type": "hvm"},
+        devices={
+            "disks": [{"type": "volume", "device": "disk", "driver": {"type": "qcow2"},
+                       "source": {"pool": pool.name, "volume": disks[0].name},
+                       "target": {"dev": "vda", "bus": "virtio"}}],
+            "interfaces": [{"type": "network", "source": {"network": network.name},
+                            "model": {"type": "virtio"}}],
+        },
+        running=running,
+        uri=uri,
+    )
     pulumi.export(f"{name}_pool_uuid", pool.uuid)
+    pulumi.export(f"{name}_vm_uuid", vm.uuid)
     pulumi.export(f"{name}_bridge", network.bridge_name)
     pulumi.export(f"{name}_disk_paths", [disk.path for disk in disks])
