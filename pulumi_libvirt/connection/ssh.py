@@ -2,8 +2,8 @@
 
 libvirt's ssh transport fork()s and execs ``ssh``. Inside the Pulumi provider host, a gRPC
 server, fork() runs gRPC's fork handlers in the child, which then deadlocks before it can exec
-or breaks the parent's poller: 30 of 300 fresh connections failed and one hung for good when
-measured here (benchmarks/hosts.py --ssh-modes). posix_spawn never runs fork handlers (glibc
+or breaks the parent's poller: about 1 in 10 fresh connections failed, and some hung for good,
+when measured here (benchmarks/hosts.py --ssh-modes). posix_spawn never runs fork handlers (glibc
 spawns with clone(CLONE_VFORK)), so for ``qemu+ssh://`` we start ssh ourselves:
 
 - a relay per URI listens on a unix socket in a private directory of this process;
