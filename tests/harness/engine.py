@@ -21,9 +21,10 @@ before any step, at preview too) and ``retain_on_delete`` (its delete steps drop
 state without calling the provider's Delete, so the object stays).
 
 Steps run concurrently as in the engine: a resource registers as soon as its inputs resolve
-(the SDK registers from a thread pool) and its step runs at once, beside the others in flight;
-deletes run as soon as their dependents are gone and refresh reads all at once (``schedule``),
-at most ``parallel`` at a time. The provider host serves up to 4 calls at once.
+(the SDK registers from a thread pool), is planned (Check, Diff) one registration at a time in
+arrival order, and its Create or Update runs at once, beside the others in flight; deletes run
+as soon as their dependents are gone and refresh reads all at once (``schedule``), at most
+``parallel`` at a time. The provider host serves up to 4 calls at once.
 
 Secrets follow the engine's rules for providers that answer ``acceptSecrets=False``: markers
 are stripped before each call; afterwards outputs named like a secret input, and outputs
@@ -411,6 +412,9 @@ class _Deployment:
         self.preview = preview
         self.continue_on_error = continue_on_error
         self._slots: list[Step | None] = []  # registration order; None until planned
+        # The engine's step generator plans one registration at a time (Check, Diff); the
+        # steps themselves run concurrently.
+        self._planning = threading.Lock()
         self.registered: dict[str, Registration] = {}
         self.failures: list[ResourceCheckFailure] = []
         self.error: BaseException | None = None
@@ -426,8 +430,8 @@ class _Deployment:
     def register(self, reg: Registration) -> tuple[str, dict[str, Any]]:
         """Plan (and, unless previewing, apply) the step for one registration.
 
-        Called from the SDK's threads: registrations whose inputs are ready run concurrently;
-        the lock guards only the bookkeeping, never a provider call.
+        Called from the SDK's threads. As in the engine, steps are planned (Check, Diff) one
+        registration at a time, in arrival order, and applied (Create, Update) concurrently.
         """
         with self.engine._lock:
             if self.error is not None and not self.preview and not self.continue_on_error:
@@ -460,18 +464,19 @@ class _Deployment:
         return annotate_secrets(result.inputs, news)
 
     def _step(self, reg: Registration, slot: int) -> tuple[str, dict[str, Any]]:
-        old = self.engine.state.get(reg.urn)
-        news = reg.inputs
-        if old is not None and reg.ignore_changes:
-            news = _apply_ignore_changes(old.inputs, news, reg.ignore_changes)
-        checked = self._check(reg, old.inputs if old else {}, news)
-        step = Step("create", reg.urn, reg.type, reg.name)
-        if old is not None:
-            step = self._diff(reg, old, checked)
-            if step.op == "replace":
-                # A replacement is a new resource: check again without old inputs.
-                checked = self._check(reg, {}, news)
-        self._slots[slot] = step
+        with self._planning:
+            old = self.engine.state.get(reg.urn)
+            news = reg.inputs
+            if old is not None and reg.ignore_changes:
+                news = _apply_ignore_changes(old.inputs, news, reg.ignore_changes)
+            checked = self._check(reg, old.inputs if old else {}, news)
+            step = Step("create", reg.urn, reg.type, reg.name)
+            if old is not None:
+                step = self._diff(reg, old, checked)
+                if step.op == "replace":
+                    # A replacement is a new resource: check again without old inputs.
+                    checked = self._check(reg, {}, news)
+            self._slots[slot] = step
         if self.preview:
             return self._preview_result(reg, old, step, checked)
         return self._apply(reg, old, step, checked)
@@ -964,7 +969,8 @@ def _quiet_known_failures(loop: asyncio.AbstractEventLoop, context: dict[str, An
     A failed registration fails the outputs of the resource (and its dependents) in the SDK;
     nobody awaits them, and the engine raises the failure anyway.
     """
-    if isinstance(context.get("exception"), (CheckFailed, ProviderError, DeploymentAborted)):
+    if isinstance(context.get("exception"),
+                  (CheckFailed, ProviderError, DeploymentAborted, ProtectedResource)):
         return
     loop.default_exception_handler(context)
 
