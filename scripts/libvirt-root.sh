@@ -20,6 +20,10 @@
 # cleared and started again.
 set -euo pipefail
 
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib/netns.sh
+. "$HERE/lib/netns.sh"
+
 ROOT=${PULUMI_LIBVIRT_ROOT:-/var/cache/pulumi-libvirt/trixie-root}
 NETNS=pulumi-libvirt11
 SUITE=trixie
@@ -201,18 +205,8 @@ build() {
 
 # --- the daemons ------------------------------------------------------------------------------
 
-# pids of the processes in the root's network namespace named $1 (any name when empty): its
-# daemons, their dnsmasq and guests. (Their /proc/PID/root reads "/": the root is their "/".)
-root_pids() {
-    local pid pids netns
-    netns=$(stat -c %i "/run/netns/$NETNS" 2>/dev/null) || return 0
-    if [ -n "${1:-}" ]; then pids=$(pgrep -x "$1" || true); else
-        pids=$(cd /proc && echo [0-9]*); fi
-    for pid in $pids; do
-        [ "$(stat -L -c %i "/proc/$pid/ns/net" 2>/dev/null)" = "$netns" ] && echo "$pid"
-    done
-    return 0
-}
+# The root's processes (its daemons, their dnsmasq and guests) are those in network namespace
+# $NETNS (netns_pids, netns_stop): their /proc/PID/root reads "/", the root being their "/".
 
 answers() { timeout 10 virsh -c "$URI" version >/dev/null 2>&1; }
 
@@ -245,11 +239,11 @@ start_inside() {
 start() {
     guarded build
     local logd libvirtd
-    logd=$(root_pids virtlogd | head -n1)
-    libvirtd=$(root_pids libvirtd | head -n1)
+    logd=$(netns_pids "$NETNS" virtlogd | head -n1)
+    libvirtd=$(netns_pids "$NETNS" libvirtd | head -n1)
     if [ -n "$logd" ] && [ ! -S "$ROOT/run/libvirt/virtlogd-sock" ]; then
         say "virtlogd (pid $logd) lost its socket: restarting both daemons"
-        stop_processes
+        netns_stop "$NETNS" libvirtd
         logd= libvirtd=
     fi
     if [ -n "$logd" ] && [ -n "$libvirtd" ] && answers; then
@@ -261,7 +255,7 @@ start() {
         say "libvirtd (pid $libvirtd) does not answer: restarting it"
         kill "$libvirtd"; wait_gone "$libvirtd"
     fi
-    if ! ip netns list | grep -qw "$NETNS"; then
+    if ! netns_exists "$NETNS"; then
         say "creating network namespace $NETNS"
         ip netns add "$NETNS"
     fi
@@ -270,7 +264,7 @@ start() {
         rm -f "$ROOT/run/libvirtd.pid"
         guarded nsenter -t "$logd" -m -n -r -w /usr/sbin/libvirtd -d 9>&-
     else
-        stop_processes
+        netns_stop "$NETNS" libvirtd
         find "$ROOT/run" -mindepth 1 -delete  # a reboot's worth: stale pid files and sockets
         say "starting virtlogd and libvirtd in network namespace $NETNS"
         guarded ip netns exec "$NETNS" bash -c "set -euo pipefail; $(declare -f); \
@@ -289,29 +283,12 @@ start() {
 
 libvirt_version() { virsh -c "$URI" version --daemon 2>/dev/null | sed -n 's/^Running against daemon: //p'; }
 
-wait_gone() {
-    local pid i
-    for pid in "$@"; do
-        for i in $(seq 1 100); do [ -e "/proc/$pid" ] || break; sleep 0.1; done
-        [ -e "/proc/$pid" ] && kill -9 "$pid" 2>/dev/null || true
-    done
-}
-
-# Stop every process of the root: libvirtd first, then guests, dnsmasq, virtlogd.
-stop_processes() {
-    local pids
-    pids=$(root_pids libvirtd)
-    if [ -n "$pids" ]; then kill $pids 2>/dev/null || true; wait_gone $pids; fi
-    pids=$(root_pids)
-    if [ -n "$pids" ]; then kill $pids 2>/dev/null || true; wait_gone $pids; fi
-}
-
 stop() {
     if [ -d "$ROOT" ]; then
-        stop_processes
+        netns_stop "$NETNS" libvirtd
         say "stopped the daemons of $ROOT"
     fi
-    if ip netns list | grep -qw "$NETNS"; then
+    if netns_exists "$NETNS"; then
         ip netns delete "$NETNS"
         say "deleted network namespace $NETNS"
     fi
@@ -320,7 +297,8 @@ stop() {
 status() {
     if [ ! -f "$STAMP" ]; then say "no root at $ROOT (build with: bash $0 start)"; return 1; fi
     [ "$(cat "$STAMP")" = "$(recipe_hash)" ] || say "root is stale (rebuilt by: bash $0 start)"
-    say "virtlogd: $(root_pids virtlogd | xargs) libvirtd: $(root_pids libvirtd | xargs)"
+    say "virtlogd: $(netns_pids "$NETNS" virtlogd | xargs)" \
+        "libvirtd: $(netns_pids "$NETNS" libvirtd | xargs)"
     if answers; then say "libvirt $(libvirt_version) answers on $URI"; else
         say "nothing answers on $URI"; return 1; fi
 }

@@ -10,7 +10,7 @@ netns_pids() {
     local netns=$1 name=${2:-} pid pids inode
     inode=$(stat -L -c %i "/run/netns/$netns" 2>/dev/null) || return 0
     if [ -n "$name" ]; then pids=$(pgrep -x "$name" || true); else
-        pids=$(cd /proc && ls -d [0-9]*); fi
+        pids=$(cd /proc && echo [0-9]*); fi  # a glob: ls complains of those exiting meanwhile
     for pid in $pids; do
         [ "$(stat -L -c %i "/proc/$pid/ns/net" 2>/dev/null)" = "$inode" ] && echo "$pid"
     done
