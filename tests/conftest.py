@@ -11,17 +11,20 @@ daemon in ``tests/daemons.py``: the machine's own libvirtd (id ``libvirt9``) and
 a Debian 13 root (id ``libvirt11``). A daemon that does not answer skips its variants, saying
 how to start it, unless ``PULUMI_LIBVIRT_REQUIRE`` names it (``libvirt9,libvirt11``; CI sets
 it): then they fail. The summary counts the tests run against each.
+
+``libvirt_hosts`` (``tests/testhosts.py``) brings up three test hosts reached over qemu+ssh for
+the tests of one program across several hosts; ``hosts`` in ``PULUMI_LIBVIRT_REQUIRE`` makes
+their absence a failure too. They are torn down whole at the end of the session.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
 import threading
 from collections import Counter
 
 import pytest
-from daemons import DAEMONS, Daemon
+from daemons import DAEMONS, Daemon, unavailable
 from testhosts import libvirt_hosts  # noqa: F401 - the fixture
 
 TEST_URI = "test:///default"
@@ -68,10 +71,7 @@ def reach(name: str) -> Daemon:
             _versions[name] = f"{number // 1000000}.{number // 1000 % 1000}.{number % 1000}"
     daemon = DAEMONS[name]
     if _versions[name] is None:
-        message = f"{name}: no libvirtd answers on {daemon.uri}; {daemon.how_to_start}"
-        if name in os.environ.get("PULUMI_LIBVIRT_REQUIRE", "").split(","):
-            pytest.fail(message + " (PULUMI_LIBVIRT_REQUIRE names it)", pytrace=False)
-        pytest.skip(message)
+        unavailable(name, f"{name}: no libvirtd answers on {daemon.uri}; {daemon.how_to_start}")
     return daemon
 
 

@@ -13,6 +13,9 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
+
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 ROOT11 = Path(os.environ.get("PULUMI_LIBVIRT_ROOT", "/var/cache/pulumi-libvirt/trixie-root"))
@@ -43,11 +46,10 @@ class Daemon:
 
     def libvirtd(self) -> int | None:
         """The pid of this daemon's libvirtd, or None unless exactly one is found: the one in
-        its network namespace, else (the machine's own only) the one in no named namespace."""
-        found = subprocess.run(["pgrep", "-x", "libvirtd"], capture_output=True, text=True)
-        every = {int(pid) for pid in found.stdout.split()}
-        # Not a child libvirtd forked to spawn something, nor a test host's (other netns).
-        where = {pid: netns_of(pid) for pid in every if _parent(pid) not in every}
+        its network namespace, else (the machine's own only) the one in no named namespace.
+        A test host's libvirtd (netns ``plvh-*``) is never it."""
+        where = {pid: netns for pid, netns in libvirtds().items()
+                 if not (netns or "").startswith(TEST_HOST_NETNS)}
         pids = [pid for pid, netns in where.items() if netns == self.netns]
         if not pids and not self.only_in_netns:
             pids = [pid for pid, netns in where.items() if netns is None]
@@ -64,6 +66,18 @@ class Daemon:
                 break
             time.sleep(0.1)
         subprocess.run(command, check=True, capture_output=True)
+
+
+#: The network namespaces of test hosts (scripts/test-hosts.sh names them plvh-SET-I).
+TEST_HOST_NETNS = "plvh-"
+
+
+def libvirtds() -> dict[int, str | None]:
+    """Every libvirtd running on the machine, with the name of its network namespace (None:
+    none that ``ip netns`` names); not the children a libvirtd forks to spawn something."""
+    found = subprocess.run(["pgrep", "-x", "libvirtd"], capture_output=True, text=True)
+    every = {int(pid) for pid in found.stdout.split()}
+    return {pid: netns_of(pid) for pid in every if _parent(pid) not in every}
 
 
 def _parent(pid: int) -> int | None:
@@ -92,6 +106,14 @@ DAEMONS: dict[str, Daemon] = {
                "about a minute)", ROOT11),
     )
 }
+
+
+def unavailable(name: str, message: str) -> NoReturn:
+    """Skip the test for want of `name` (a daemon, or ``hosts``), saying `message`; fail it
+    instead when ``PULUMI_LIBVIRT_REQUIRE`` names it (CI)."""
+    if name in os.environ.get("PULUMI_LIBVIRT_REQUIRE", "").split(","):
+        pytest.fail(f"{message} (PULUMI_LIBVIRT_REQUIRE names {name})", pytrace=False)
+    pytest.skip(message)
 
 
 def host_path(uri: str, path: str | Path) -> Path:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import libvirt as virt
 import pytest
+from daemons import DAEMONS, libvirtds
 from harness import Engine, ProviderError, ProviderHost, strip_secrets
 from probes import ConnectProbe
 from pulumi.dynamic.dynamic import serialize_provider
@@ -103,6 +104,11 @@ def test_hosts_are_independent(libvirt_hosts, run_prefix: str) -> None:
     # Its sshd listens on its own address only.
     listening = a.run("ss", "-Htln").stdout
     assert f"{a.address}:22" in listening and "0.0.0.0:22" not in listening
+    # Each runs a libvirtd of its own, never taken for one of the suite's daemons.
+    theirs = {pid for pid, netns in libvirtds().items()
+              if netns in {host.netns for host in libvirt_hosts.hosts}}
+    assert len(theirs) == len(libvirt_hosts)
+    assert not theirs & {daemon.libvirtd() for daemon in DAEMONS.values()}
 
 
 def test_program_on_two_hosts(libvirt_hosts, run_prefix: str) -> None:
