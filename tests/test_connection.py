@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import dill
 import libvirt
@@ -36,6 +37,23 @@ def test_one_connection_per_uri_reopened_when_closed() -> None:
     first.close()  # dead now: the next call opens a new one
     second = connection.connect(TEST_URI)
     assert second is not first and second.isAlive()
+
+
+def test_each_daemon_through_one_shared_connection(system_uri: str) -> None:
+    """libvirt 11.3's socket URI takes the path the machine's own does: concurrent first callers
+    share one opening, every caller gets that connection, and a dropped one is not closed under
+    a caller still holding it."""
+    connection.forget(system_uri)
+    with ThreadPoolExecutor(4) as workers:
+        conns = list(workers.map(lambda _: connection.connect(system_uri), range(8)))
+        assert all(conn is conns[0] for conn in conns)
+        versions = set(workers.map(
+            lambda _: connection.run(system_uri, lambda conn: conn.getLibVersion()), range(8)))
+    assert len(versions) == 1
+    assert connection.probe(system_uri) is None
+    connection.forget(system_uri)
+    assert conns[0].getLibVersion() in versions  # still open for whoever holds it
+    assert connection.connect(system_uri) is not conns[0]
 
 
 def test_errors_name_the_object_and_the_host() -> None:
