@@ -3,10 +3,12 @@ place, delete; decide a replacement before the old volume is deleted."""
 
 from __future__ import annotations
 
+import time
+
 import libvirt
 
 from .. import upload, xml
-from ..connection import LibvirtError, described, or_none
+from ..connection import LibvirtError, described, message, or_none
 from ..xml import UNKNOWN, Problem, has_unknown
 from .base import Diff, Input, ResourceLogic, get_path, set_path
 
@@ -307,7 +309,7 @@ class VolumeLogic(ResourceLogic):
         try:
             progress = upload.StderrProgress(label=f"{what}: {verb}")
             image.upload_into(conn, vol, progress=progress)
-            pool.refresh(0)  # libvirt re-reads the header: a qcow2's virtual size
+            _refresh(pool)  # libvirt re-reads the header: a qcow2's virtual size
             return pool.storageVolLookupByName(props["name"])
         except BaseException:
             _delete_quietly(vol)
@@ -413,6 +415,26 @@ def _volume_by_key_or_path(conn: libvirt.virConnect, key: str):
 def _probed(pool: libvirt.virStoragePool) -> bool:
     """Whether libvirt reads a volume's format from its bytes (file-based pools do)."""
     return xml.from_xml("pool", pool.XMLDesc(0)).get("type") in ("dir", "fs", "netfs")
+
+
+BUSY_WAIT = 600.0  # seconds a refresh waits for the pool's other volumes to be made
+
+
+def _refresh(pool: libvirt.virStoragePool) -> None:
+    """``pool.refresh(0)``, waiting while libvirt refuses it because the pool has asynchronous
+    jobs running: another volume of the pool being built, cloned or uploaded meanwhile (the
+    engine creates independent resources concurrently)."""
+    deadline = time.monotonic() + BUSY_WAIT
+    pause = 0.05
+    while True:
+        try:
+            pool.refresh(0)
+            return
+        except libvirt.libvirtError as exc:
+            if "asynchronous jobs running" not in message(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 1.0)
 
 
 def _delete_quietly(vol: libvirt.virStorageVol) -> None:
