@@ -4,7 +4,9 @@ Tests that create libvirt objects name them with ``run_prefix`` (``plvt-<6 hex>-
 them in their own fixtures. At session end every domain, network, pool and volume whose name
 starts with the prefix is removed anyway from every daemon the run used, so a failed or
 interrupted test never leaves objects behind that would collide with a rerun or a developer's
-own.
+own. Objects of earlier runs that could not clean up (killed, or their daemon crashed) are
+swept away the first time a run reaches a daemon, sparing those of runs going on beside it
+(``tests/leftovers.py``).
 
 Every test that asks for ``system_uri`` (or ``system_daemon``) runs once against each real
 daemon in ``tests/daemons.py``: the machine's own libvirtd (id ``libvirt9``) and libvirt 11.3 in
@@ -25,10 +27,12 @@ from collections import Counter
 
 import pytest
 from daemons import DAEMONS, Daemon, unavailable
+from leftovers import hold_run_lock, release_run_lock, remove_prefixed, sweep_earlier_runs
 from testhosts import libvirt_hosts  # noqa: F401 - the fixture
 
 TEST_URI = "test:///default"
 RUN_PREFIX = f"plvt-{secrets.token_hex(3)}-"
+_run_lock = hold_run_lock(RUN_PREFIX)  # tells later runs this prefix's objects are in use
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +62,7 @@ def _open(uri: str, timeout: float = 10.0):
 
 
 _versions: dict[str, str | None] = {}  # daemon name -> its libvirt version, None: no answer
+_swept: dict[str, list[str]] = {}  # daemon name -> what earlier runs left there, removed
 
 
 def reach(name: str) -> Daemon:
@@ -67,7 +72,10 @@ def reach(name: str) -> Daemon:
         _versions[name] = None
         if conn is not None:
             number = conn.getLibVersion()
-            conn.close()
+            try:
+                _swept[name] = sweep_earlier_runs(conn, RUN_PREFIX)
+            finally:
+                conn.close()
             _versions[name] = f"{number // 1000000}.{number // 1000 % 1000}.{number % 1000}"
     daemon = DAEMONS[name]
     if _versions[name] is None:
@@ -127,68 +135,6 @@ def engine(system_uri: str):
         engine.close()
 
 
-def remove_prefixed(conn, prefix: str) -> list[str]:
-    """Destroy and undefine every domain, network, pool and volume named `prefix`...
-
-    Returns a description of each object removed. Errors on one object do not stop the rest.
-    """
-    import libvirt
-
-    removed: list[str] = []
-
-    def attempt(what: str, *steps) -> None:
-        for step in steps:
-            try:
-                step()
-            except libvirt.libvirtError:
-                pass
-        removed.append(what)
-
-    for dom in conn.listAllDomains():
-        if dom.name().startswith(prefix):
-            flags = (
-                libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
-                | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
-                | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
-            )
-            attempt(
-                f"domain {dom.name()}",
-                lambda d=dom: d.isActive() and d.destroy(),
-                lambda d=dom, f=flags: d.undefineFlags(f),
-            )
-    for net in conn.listAllNetworks():
-        if net.name().startswith(prefix):
-            attempt(
-                f"network {net.name()}",
-                lambda n=net: n.isActive() and n.destroy(),
-                lambda n=net: n.isPersistent() and n.undefine(),
-            )
-    for pool in conn.listAllStoragePools():
-        ours = pool.name().startswith(prefix)
-        if ours and not pool.isActive():
-            try:
-                pool.create()
-            except libvirt.libvirtError:
-                pass
-        if pool.isActive():
-            try:
-                pool.refresh()
-                volumes = pool.listAllVolumes()
-            except libvirt.libvirtError:
-                volumes = []
-            for vol in volumes:
-                if ours or vol.name().startswith(prefix):
-                    attempt(f"volume {pool.name()}/{vol.name()}", lambda v=vol: v.delete(0))
-        if ours:
-            attempt(
-                f"pool {pool.name()}",
-                lambda p=pool: p.isActive() and p.destroy(),
-                lambda p=pool: p.delete(0),
-                lambda p=pool: p.isPersistent() and p.undefine(),
-            )
-    return removed
-
-
 _daemon_of: dict[str, str] = {}  # test node id -> the daemon it runs against
 _outcomes: dict[str, Counter] = {name: Counter() for name in DAEMONS}
 
@@ -214,7 +160,12 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
-    """One line per real daemon: how many tests ran against it, how they ended, how long."""
+    """One line per real daemon: how many tests ran against it, how they ended, how long; and
+    what earlier runs had left there."""
+    for name, removed in _swept.items():
+        if removed:
+            terminalreporter.write_line(
+                f"{name}: removed what earlier test runs left: {', '.join(removed)}")
     for name, counts in _outcomes.items():
         if not counts:
             continue
@@ -227,6 +178,13 @@ def pytest_terminal_summary(terminalreporter) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Safety net: remove whatever this run left on each daemon it used."""
+    try:
+        _remove_own_leftovers(session)
+    finally:
+        release_run_lock(RUN_PREFIX, _run_lock)
+
+
+def _remove_own_leftovers(session: pytest.Session) -> None:
     try:
         import libvirt  # noqa: F401
     except ImportError:
