@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +107,18 @@ def available() -> str | None:
     return None
 
 
+def remove_dead_runs_hosts() -> list[str]:
+    """Take down the sets of test runs that died before tearing theirs down (the set is named
+    after the run prefix, whose lock no live run holds); the sets taken down."""
+    from leftovers import is_live
+
+    dead = [path.name for path in sorted(DIRECTORY.glob("*"))
+            if re.fullmatch(r"[0-9a-f]{6}", path.name) and not is_live(f"plvt-{path.name}-")]
+    for name in dead:
+        _script("down", name)
+    return dead
+
+
 # -- pytest fixtures (imported by conftest.py) ------------------------------------------------
 
 import pytest  # noqa: E402
@@ -121,6 +134,7 @@ def libvirt_hosts(run_prefix: str):
     reason = available()
     if reason is not None:
         unavailable("hosts", reason)
+    remove_dead_runs_hosts()
     hosts = up(3, run_prefix.split("-")[1])
     try:
         yield hosts
