@@ -56,6 +56,42 @@ def test_each_daemon_through_one_shared_connection(system_uri: str) -> None:
     assert connection.connect(system_uri) is not conns[0]
 
 
+def test_a_host_that_comes_back_is_reached_by_the_next_call(monkeypatch) -> None:
+    """An opening begun while the host dropped packets fails, or answers, after the next call
+    came: that call waits its own timeout (not what is left of the first caller's) and, when
+    the earlier opening failed, tries once more. An opening older than the timeout fails the
+    call at once."""
+    from pulumi_libvirt.connection import hosts
+
+    uri, real_open = "test:///default?comes-back", libvirt.open
+    monkeypatch.setattr(hosts, "timeout", lambda: 1.0)
+    outcomes = iter(["hang-then-fail", "answer", "hang-then-fail"])
+    opened: list[float] = []
+
+    def open_connection(_uri: str):
+        opened.append(time.monotonic())
+        if next(outcomes) == "hang-then-fail":
+            time.sleep(1.2)
+            raise connection.LibvirtError(f"cannot connect to libvirt at {uri}: refused")
+        return real_open("test:///default")
+
+    monkeypatch.setattr(hosts, "open_connection", open_connection)
+    with pytest.raises(connection.LibvirtError, match="no answer within 0.3 s"):
+        connection.connect(uri, bound=0.3)  # a probe gives up while the opening hangs on
+    time.sleep(0.1)  # the host comes back; the opening begun 0.4 s ago fails at 1.2 s
+    conn = connection.connect(uri)
+    assert conn.isAlive() and len(opened) == 2
+    connection.forget(uri)
+
+    with pytest.raises(connection.LibvirtError, match="no answer within 1 s"):
+        connection.connect(uri)
+    started = time.monotonic()
+    with pytest.raises(connection.LibvirtError, match="no answer within 1 s"):
+        connection.connect(uri)  # the opening is older than the timeout: no second wait
+    assert time.monotonic() - started < 0.1
+    time.sleep(0.3)  # the opening ends before the next test
+
+
 def test_errors_name_the_object_and_the_host() -> None:
     conn = connection.connect(TEST_URI)
     with pytest.raises(connection.LibvirtError) as error:

@@ -104,40 +104,47 @@ def _host(uri: str) -> _Host:
 def connect(uri: str, bound: float | None = None) -> libvirt.virConnect:
     """The open connection to ``uri``, opened on first use and reopened when it has died.
 
-    Gives up after ``bound`` (default ``timeout()``) seconds with a ``LibvirtError`` naming the
-    host and the cause; the attempt goes on in the background for the next caller.
+    Gives up ``bound`` (default ``timeout()``) seconds after the call with a ``LibvirtError``
+    naming the host and the cause; the attempt goes on in the background for the next caller.
     """
     host = _host(uri)
-    with host.lock:
-        conn = host.conn
-        if conn is not None:
-            try:
-                # Local: with the event loop running, a closed socket or a keepalive timeout
-                # shows here at once; a daemon restarted behind an open socket shows on the next
-                # call, which ``run`` retries.
-                if conn.isAlive():
-                    return conn
-            except libvirt.libvirtError:
-                pass
-            # Dropped, not closed: calls in other threads may still hold it, and closing a
-            # connection under a call frees it there; the last user's reference closes it.
-            host.conn = None
-        attempt = host.opening
-        if attempt is None:
-            attempt = host.opening = _Attempt(host)
     limit = timeout()
-    # An attempt pending for longer than the timeout already failed its first caller: fail now.
-    wait = limit - (time.monotonic() - attempt.started)
-    if bound is not None:
-        wait = min(wait, bound)
-    if not attempt.done.wait(max(0.0, wait)):
-        said = (f"{bound:g} s" if bound is not None and bound < limit
-                else f"{limit:g} s (setting: libvirt:timeout)")
-        raise LibvirtError(cannot_connect(uri, f"no answer within {said}"))
-    if attempt.error is not None:
-        raise attempt.error
-    assert attempt.conn is not None
-    return attempt.conn
+    budget = limit if bound is None else min(bound, limit)
+    arrived = time.monotonic()
+    retried = False
+    while True:
+        with host.lock:
+            conn = host.conn
+            if conn is not None:
+                try:
+                    # Local: with the event loop running, a closed socket or a keepalive timeout
+                    # shows here at once; a daemon restarted behind an open socket shows on the
+                    # next call, which ``run`` retries.
+                    if conn.isAlive():
+                        return conn
+                except libvirt.libvirtError:
+                    pass
+                # Dropped, not closed: calls in other threads may still hold it, and closing a
+                # connection under a call frees it there; the last user's reference closes it.
+                host.conn = None
+            attempt = host.opening
+            if attempt is None:
+                attempt = host.opening = _Attempt(host)
+        # An attempt pending for longer than the timeout already failed its first caller: fail
+        # now rather than have every call to a silent host wait in turn.
+        stale = arrived - attempt.started >= limit
+        if stale or not attempt.done.wait(max(0.0, arrived + budget - time.monotonic())):
+            said = (f"{bound:g} s" if bound is not None and bound < limit
+                    else f"{limit:g} s (setting: libvirt:timeout)")
+            raise LibvirtError(cannot_connect(uri, f"no answer within {said}"))
+        if attempt.error is None:
+            assert attempt.conn is not None
+            return attempt.conn
+        # An attempt begun before this call may have failed on a host that has come back since
+        # (an ssh connect begun while it dropped packets): try once more, within the budget.
+        if retried or attempt.started >= arrived or time.monotonic() >= arrived + budget:
+            raise attempt.error
+        retried = True
 
 
 PROBE_BOUND = 5.0
