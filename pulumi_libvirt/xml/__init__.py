@@ -10,6 +10,7 @@ schemas by ``scripts/generate.py``; ``policy`` holds what the schemas cannot say
 from .check import UNKNOWN, Problem, check
 from .compare import (
     canonical,
+    changed_values,
     differences,
     has_unknown,
     match_items,
@@ -23,7 +24,7 @@ from .convert import from_xml, to_xml
 from .spec import KINDS, key_path, load, update_mode
 
 __all__ = [
-    "KINDS", "UNKNOWN", "Problem", "canonical", "canonical_xml", "check", "differences",
-    "from_xml", "has_unknown", "key_path", "load", "match_items", "merge", "project", "same",
-    "to_bytes", "to_xml", "update_mode",
+    "KINDS", "UNKNOWN", "Problem", "canonical", "canonical_xml", "changed_values", "check",
+    "differences", "from_xml", "has_unknown", "key_path", "load", "match_items", "merge",
+    "project", "same", "to_bytes", "to_xml", "update_mode",
 ]

@@ -4,7 +4,8 @@
 (``2 GiB`` and ``2097152`` KiB, ``q35`` and ``pc-q35-7.2``, ``"0755"`` and ``0o755``, ``"yes"``
 and ``True``). ``project`` gives the live values in the shape of what the user wrote, keeping
 the user's spelling where the meaning is the same, so that a second preview is empty and drift
-shows exactly where it is. ``differences`` lists the changed field paths.
+shows exactly where it is. ``differences`` lists the changed field paths
+(``changed_values`` with list indexes and both values).
 """
 
 from __future__ import annotations
@@ -391,16 +392,26 @@ def differences(kind: str, old: dict, new: dict, keys=None) -> list[str]:
 
     ``keys`` limits the top-level keys compared. Unknown values in ``new`` count as changes.
     """
+    return sorted({shown for shown, _old, _new in _changes(kind, old, new, keys, False)})
+
+
+def changed_values(kind: str, old: dict, new: dict, keys=None) -> list[tuple[str, Any, Any]]:
+    """What ``differences`` finds, as (path, old value, new value): the path as written, with
+    the index of each item of a list written as a list (``cpu.numa.cells[0].cpus``)."""
+    return _changes(kind, old, new, keys, True)
+
+
+def _changes(kind: str, old: dict, new: dict, keys, indexed: bool) -> list[tuple[str, Any, Any]]:
     spec = load(kind)
-    found: list[str] = []
+    found: list[tuple[str, Any, Any]] = []
     if keys is not None:
         old = {k: v for k, v in old.items() if k in keys}
         new = {k: v for k, v in new.items() if k in keys}
     with _memoized():
         for key, (shown, before, after) in sorted(_paired(spec, old, new).items()):
             if key in spec.fields:
-                _diff_field(kind, spec, key, before, after, key, shown, found)
-    return sorted(set(found))
+                _diff_field(kind, spec, key, before, after, key, shown, found, indexed)
+    return found
 
 
 def _paired(spec: ElementSpec, old: dict, new: dict) -> dict:
@@ -420,54 +431,58 @@ def _paired(spec: ElementSpec, old: dict, new: dict) -> dict:
 
 
 def _diff_field(kind, spec: ElementSpec, key: str, old: Any, new: Any, path: str, shown: str,
-                found) -> None:
-    """``path``: the field's path in policy form (lists by their keys); ``shown``: as written."""
+                found, indexed: bool) -> None:
+    """``path``: the field's path in policy form (lists by their keys); ``shown``: as written.
+    ``found`` gets (shown, old, new) for each change; ``indexed``: shown with list indexes."""
     field = spec.fields.get(key)
     if has_unknown(new):
-        found.append(shown)
+        found.append((shown, old, new))
         return
     if isinstance(field, Attr):
         if canonical_value(kind, field.type, old, path) != canonical_value(
             kind, field.type, new, path
         ):
-            found.append(shown)
+            found.append((shown, old, new))
         return
     if not isinstance(field, Child):
         if old != new:
-            found.append(shown)
+            found.append((shown, old, new))
         return
     if field.many:
         old_items, new_items = _items(old or []), _items(new or [])
         if _same_items(kind, field, old_items, new_items, path):
             return
         if len(old_items) != len(new_items):
-            found.append(shown)
+            found.append((shown, old, new))
             return
-        for before, after in zip(old_items, new_items, strict=True):
-            _diff_element(kind, field.spec, before, after, path, shown, found)
+        # indexes for a list written as its list, not for one item under the singular
+        listed = indexed and shown.rpartition(".")[2] == field.key
+        for index, (before, after) in enumerate(zip(old_items, new_items, strict=True)):
+            item = f"{shown}[{index}]" if listed else shown
+            _diff_element(kind, field.spec, before, after, path, item, found, indexed)
         return
     if old is False:
         old = None
     if new is False:
         new = None
-    _diff_element(kind, field.spec, old, new, path, shown, found)
+    _diff_element(kind, field.spec, old, new, path, shown, found, indexed)
 
 
 def _diff_element(kind, spec: ElementSpec, old: Any, new: Any, path: str, shown: str,
-                  found) -> None:
+                  found, indexed: bool) -> None:
     if same(kind, spec, old, new, path):
         return
     if isinstance(old, dict) and isinstance(new, dict) and spec.shape == "dict" and not spec.scaled:
         for key, (written, before, after) in _paired(spec, old, new).items():
             if key in spec.fields:
                 _diff_field(kind, spec, key, before, after, _join(path, key),
-                            _join(shown, written), found)
+                            _join(shown, written), found, indexed)
             elif canonical(kind, spec, {key: before}, path) != canonical(
                 kind, spec, {key: after}, path
             ):
-                found.append(_join(shown, written))
+                found.append((_join(shown, written), before, after))
         return
-    found.append(shown)
+    found.append((shown, old, new))
 
 
 def _same_items(kind: str, field: Child, old: list, new: list, path: str) -> bool:
