@@ -54,6 +54,12 @@ def _props(values: dict) -> dict:
     return {k: to_core(v) for k, v in values.items() if k != "__provider"}
 
 
+def _say(warnings: list[str]) -> None:
+    """The logic's warnings, on the engine's warning channel (the CLI shows them)."""
+    for warning in warnings:
+        pulumi.log.warn(warning)
+
+
 _warned: set[str] = set()
 
 
@@ -108,12 +114,11 @@ class LibvirtProvider(ResourceProvider):
     def diff(self, _id: str, _olds: dict, _news: dict) -> DiffResult:
         logic, olds, news = self.logic(), _props(_olds), _props(_news)
         _say_about_host(logic, news)
-        result = logic.diff(olds, news)
+        result = logic.plan(olds, news)
         # Runs before the engine deletes or creates anything: a replacement that cannot
         # succeed fails here, at preview, and again at up before the old object is deleted.
         logic.check_replacement(olds, news, result)
-        for warning in result.warnings:
-            pulumi.log.warn(warning)
+        _say(result.warnings)
         words = result.summary(logic.restart_note) if result.changes else ""
         if words and (result.reboot or result.live or result.notes):
             # The CLI shows no detailed diff for dynamic resources: say it in words.
@@ -125,7 +130,9 @@ class LibvirtProvider(ResourceProvider):
         )
 
     def create(self, props: dict) -> CreateResult:
-        id_, outs = self.logic().create(_props(props))
+        logic = self.logic()
+        id_, outs = logic.create(_props(props))
+        _say(logic.warnings)
         return CreateResult(id_, outs)
 
     def read(self, id_: str, props: dict) -> ReadResult:
@@ -135,7 +142,10 @@ class LibvirtProvider(ResourceProvider):
         return ReadResult(id_, outs)
 
     def update(self, _id: str, _olds: dict, _news: dict) -> UpdateResult:
-        return UpdateResult(self.logic().update(_id, _props(_olds), _props(_news)))
+        logic = self.logic()
+        outs = logic.update(_id, _props(_olds), _props(_news))
+        _say(logic.warnings)
+        return UpdateResult(outs)
 
     def delete(self, _id: str, _props_: dict) -> None:
         self.logic().delete(_id, _props(_props_))

@@ -18,7 +18,7 @@ import pulumi.dynamic
 
 from .dynamic import LibvirtProvider
 from .providers import DomainLogic, ResourceLogic
-from .providers.base import RESOURCE_NAME, whole_numbers
+from .providers.base import RESOURCE_NAME, REWRITES, whole_numbers
 
 # What a generated constructor's locals() hold besides the inputs.
 _NOT_INPUTS = frozenset({"self", "resource_name", "args", "opts", "unknown", "__class__"})
@@ -68,7 +68,8 @@ class LibvirtResource(pulumi.dynamic.Resource):
             if props.get(name) is not None:
                 props[name] = pulumi.Output.secret(props[name])
         secret_outputs = [*self._secrets_for(props), *logic.secret_outputs, *secret_inputs]
-        if secret_outputs:
+        if secret_outputs:  # the fingerprints of rewritten inputs may cover a secret too
+            secret_outputs.append(REWRITES)
             opts = pulumi.ResourceOptions.merge(
                 opts, pulumi.ResourceOptions(additional_secret_outputs=secret_outputs)
             )

@@ -13,7 +13,9 @@ the CLI never displays them and the SDK gives the program no attribute for them.
 One module per job: ``plan`` (a planned change and its words), ``claims`` (which resource
 names which object), ``paths`` (dotted paths, whole numbers), ``objects`` (pool and network
 state), ``shapes`` (a kind's rows and the shapes of its inputs), ``check``, ``diff``,
-``outputs``, and ``lifecycle`` (``ResourceLogic``: the create/read/update/delete template).
+``outputs``, ``rewrites`` (what libvirt stores otherwise than asked: said, and no diff while
+nothing changes), and ``lifecycle`` (``ResourceLogic``: the create/read/update/delete
+template).
 """
 
 from ..inputs import Input
@@ -22,9 +24,11 @@ from .lifecycle import ResourceLogic
 from .objects import persistent_xml, set_state
 from .paths import get_path, set_path, whole_numbers
 from .plan import ChangeRefused, Diff
+from .rewrites import REWRITES, Rewrite
 from .shapes import COMMON_INPUTS, INPUT_KEYS, RESOURCE_NAME
 
 __all__ = [
-    "CLAIMS", "COMMON_INPUTS", "INPUT_KEYS", "RESOURCE_NAME", "ChangeRefused", "Diff", "Input",
-    "ResourceLogic", "get_path", "persistent_xml", "set_path", "set_state", "whole_numbers",
+    "CLAIMS", "COMMON_INPUTS", "INPUT_KEYS", "RESOURCE_NAME", "REWRITES", "ChangeRefused", "Diff",
+    "Input", "ResourceLogic", "Rewrite", "get_path", "persistent_xml", "set_path", "set_state",
+    "whole_numbers",
 ]

@@ -7,13 +7,17 @@ from typing import Any
 
 from ...connection import LibvirtError, described, run
 from .check import Checking
-from .diff import Diffing
 from .outputs import Outputs
 from .plan import ChangeRefused, shown
+from .rewrites import REWRITES, Rewrites
 
 
-class ResourceLogic(Checking, Diffing, Outputs):
-    """One libvirt object kind managed as a Pulumi resource."""
+class ResourceLogic(Checking, Rewrites, Outputs):
+    """One libvirt object kind managed as a Pulumi resource.
+
+    Create, adopt and update end by recording what libvirt stored otherwise than asked
+    (``record_rewrites``: a warning in ``warnings``, for the adapter to say); read carries that
+    record over; ``plan`` is the diff the engine gets."""
 
     # ------------------------------------------------------------ libvirt hooks
 
@@ -70,7 +74,8 @@ class ResourceLogic(Checking, Diffing, Outputs):
                     pass
                 raise
 
-        return run(uri, action)
+        id_, outs = run(uri, action)
+        return id_, self.record_rewrites(props, outs, what, uri)
 
     def adopt(self, obj: Any, props: dict, what: str, uri: str) -> tuple[str, dict]:
         """Take over an existing object, refusing (with nothing changed) when it differs from
@@ -102,7 +107,10 @@ class ResourceLogic(Checking, Diffing, Outputs):
             with described(self.describe(outs), uri, "read"):
                 return self.snapshot(obj, outs, self.user_keys(outs))
 
-        return run(uri, action)
+        found = run(uri, action)
+        if found is not None and outs.get(REWRITES) is not None:
+            found[REWRITES] = outs[REWRITES]  # drift shows in the outputs, not here
+        return found
 
     def update(self, id_: str, olds: dict, news: dict) -> dict:
         uri, what = self.uri(news), self.describe(news)
@@ -115,7 +123,7 @@ class ResourceLogic(Checking, Diffing, Outputs):
             self.apply(obj, olds, news, what, uri)
             return self.snapshot(obj, news, self.written_keys(news))
 
-        return run(uri, action)
+        return self.record_rewrites(news, run(uri, action), what, uri)
 
     def delete(self, id_: str, outs: dict) -> None:
         """Delete the object; one that is already gone is fine."""

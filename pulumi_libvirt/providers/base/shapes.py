@@ -45,6 +45,7 @@ class Shapes:
 
     def __init__(self, configured_uri: str | None = None):
         self.configured_uri = configured_uri
+        self.warnings: list[str] = []  # for the user, after a create or update (the adapter)
 
     @classmethod
     def all_inputs(cls) -> dict[str, Input]:

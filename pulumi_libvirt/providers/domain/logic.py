@@ -98,6 +98,11 @@ class DomainLogic(ResourceLogic):
                                     f"maximum of {vcpu['value']} vcpus"))
         return problems
 
+    def hides(self, path: str, value) -> bool:
+        """A credential (graphics password, cookie) at ``path`` or inside its value."""
+        plural = xml.key_path("domain", re.sub(r"\[\d+\]", "", path))
+        return super().hides(path, value) or any(_paths_with_credentials(plural, value))
+
     @staticmethod
     def secret_inputs(props: dict) -> list[str]:
         """Top-level keys whose values hold credentials (graphics passwords, cookies):
