@@ -21,6 +21,7 @@ their absence a failure too. They are torn down whole at the end of the session.
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 from collections import Counter
@@ -114,6 +115,20 @@ def virsh(uri: str, *args: str, check: bool = True) -> str:
     if check and result.returncode != 0:
         raise AssertionError(f"virsh {' '.join(args)}: {result.stderr}")
     return result.stdout
+
+
+_REWRITTEN_FIELD = re.compile(r"(?:: |; )([A-Za-z_][\w.\[\]]*): (?:wrote|not written)")
+
+
+def rewritten_fields(stderr: str) -> list[str]:
+    """The fields the provider's warnings about what libvirt stored otherwise than written
+    name in ``stderr`` (at create, adopt or update, and at each preview), in order."""
+    found = []
+    for line in stderr.splitlines():
+        if "libvirt stored some of what the program wrote otherwise" in line or (
+                "no change planned for what libvirt stores otherwise" in line):
+            found += _REWRITTEN_FIELD.findall(line)
+    return found
 
 
 def pool_names(uri: str) -> set[str]:
