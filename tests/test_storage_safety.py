@@ -298,6 +298,8 @@ def test_a_volume_grown_outside_is_left_as_it_is_by_an_update(engine, server, sy
     assert f"{2 * MiB} bytes" in virsh(system_uri, "vol-info", "--bytes", "--pool", pool_name,
                                        "disk.img")
     assert engine.preview(program("Bearer two")).empty
+    # Still said as what it is (not as something libvirt rewrote) at every preview.
+    assert warning in engine.last_stderr and "libvirt stores otherwise" not in engine.last_stderr
 
 
 # -- 4. stable, typed outputs -------------------------------------------------------------------

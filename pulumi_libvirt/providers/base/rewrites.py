@@ -117,6 +117,8 @@ class Rewrites(Diffing):
         outs.pop(REWRITES, None)
         keys = self.written_keys(props)
         found = self.rewritten(props, keys, outs, self.user_keys(outs) or keys)
+        for key in self.irreversible(outs, props):  # left as it is on purpose (a volume
+            found.pop(key, None)                    # grown outside): the kind's diff says so
         if not found:
             return outs
         outs[REWRITES] = {key: {"asked": self._asked_mark(props, key),
