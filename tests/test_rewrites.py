@@ -10,7 +10,10 @@ and on libvirt's test driver, which parses pools as libvirtd does.
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
+import sys
 import time
 
 import libvirt as libvirt_api
@@ -20,6 +23,7 @@ from harness import Engine
 from lxml import etree
 
 import pulumi_libvirt as libvirt
+from pulumi_libvirt.connection import run
 from pulumi_libvirt.providers import LOGIC, DomainLogic
 from pulumi_libvirt.providers.base import INPUT_KEYS, REWRITES
 
@@ -324,3 +328,42 @@ def test_credentials_are_never_shown() -> None:
     assert "devices.graphics[0].passwd: wrote (secret), libvirt stored (secret)" in words
     assert "devices.disk.source" in words
     assert "s3cret" not in words
+
+
+def test_a_failure_while_recording_leaves_nothing_made(monkeypatch, tmp_path) -> None:
+    """Recording belongs to the create: when it fails, the object just made is removed, and
+    the error is the user's."""
+    logic = LOGIC["Pool"](TEST_URI)
+    props = {"name": "rw-fails", "uri": TEST_URI, "type": "dir",
+             "target": {"path": str(tmp_path / "pool")}}
+
+    def fails(*_args) -> dict:
+        raise RuntimeError("recording failed")
+
+    monkeypatch.setattr(logic, "record_rewrites", fails)
+    with pytest.raises(RuntimeError, match="recording failed"):
+        logic.create(props)
+    names = run(TEST_URI, lambda conn: [p.name() for p in conn.listAllStoragePools()])
+    assert "rw-fails" not in names
+
+
+def test_fingerprints_are_the_same_in_every_process() -> None:
+    """Preview and up run in other processes than the create that recorded: the fingerprints
+    must not depend on the process (hash seeds, dict order)."""
+    props = {"name": "vm", "type": "qemu", "vcpu": 2, "memory": {"value": 2, "unit": "GiB"},
+             "cpu": {"numa": {"cells": [{"id": 0, "cpus": "0", "memory": 131072}]}},
+             "devices": {"disks": [{"device": "disk", "target": {"dev": "vda", "bus": "virtio"},
+                                    "source": {"file": "/var/tmp/a.img"}}],
+                         "interfaces": [{"type": "network", "source": {"network": "default"},
+                                         "wait_for_ip": True}],
+                         "graphics": [{"type": "vnc", "autoport": True}]}}
+    code = ("import json, sys; from pulumi_libvirt.providers import DomainLogic; "
+            "p = json.loads(sys.argv[1]); l = DomainLogic(); "
+            "print(json.dumps([[l._asked_mark(p, k), l._stored_mark(p, k)] for k in sorted(p)]))")
+    logic = DomainLogic()
+    here = [[logic._asked_mark(props, k), logic._stored_mark(props, k)] for k in sorted(props)]
+    for seed in ("1", "2"):
+        out = subprocess.run([sys.executable, "-c", code, json.dumps(props)], check=True,
+                             capture_output=True, text=True,
+                             env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+        assert json.loads(out) == here

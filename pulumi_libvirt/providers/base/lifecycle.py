@@ -66,7 +66,8 @@ class ResourceLogic(Checking, Rewrites, Outputs):
                 return self.adopt(existing, props, what, uri)
             made = self.make(conn, props, what, uri)
             try:
-                return self.identify(made), self.snapshot(made, props, self.written_keys(props))
+                outs = self.snapshot(made, props, self.written_keys(props))
+                return self.identify(made), self.record_rewrites(props, outs, what, uri)
             except BaseException:
                 try:
                     self.remove(made, props)
@@ -74,8 +75,7 @@ class ResourceLogic(Checking, Rewrites, Outputs):
                     pass
                 raise
 
-        id_, outs = run(uri, action)
-        return id_, self.record_rewrites(props, outs, what, uri)
+        return run(uri, action)
 
     def adopt(self, obj: Any, props: dict, what: str, uri: str) -> tuple[str, dict]:
         """Take over an existing object, refusing (with nothing changed) when it differs from
@@ -94,7 +94,8 @@ class ResourceLogic(Checking, Rewrites, Outputs):
                 f"cannot adopt {what} on {uri}: {details}. Write {writes} to adopt it as it "
                 f"is, or remove the existing {self.noun} first to have it made anew")
         self.apply(obj, {}, props, what, uri)
-        return self.identify(obj), self.snapshot(obj, props, keys)
+        outs = self.snapshot(obj, props, keys)
+        return self.identify(obj), self.record_rewrites(props, outs, what, uri)
 
     def read(self, id_: str, outs: dict) -> dict | None:
         """The live outputs, or None when the object is gone."""
