@@ -67,12 +67,13 @@ class LibvirtResource(pulumi.dynamic.Resource):
         for name in secret_inputs:  # secret in the state even when written in plain text
             if props.get(name) is not None:
                 props[name] = pulumi.Output.secret(props[name])
-        secret_outputs = [*self._secrets_for(props), *logic.secret_outputs, *secret_inputs]
-        if secret_outputs:  # the fingerprints of rewritten inputs may cover a secret too
-            secret_outputs.append(REWRITES)
-            opts = pulumi.ResourceOptions.merge(
-                opts, pulumi.ResourceOptions(additional_secret_outputs=secret_outputs)
-            )
+        # The fingerprints of rewritten inputs may cover a secret, also one the program wraps
+        # in Output.secret itself (the engine marks only same-named outputs so): always secret.
+        secret_outputs = [*self._secrets_for(props), *logic.secret_outputs, *secret_inputs,
+                          REWRITES]
+        opts = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(additional_secret_outputs=secret_outputs)
+        )
         try:
             super().__init__(LibvirtProvider(logic.type_name), resource_name, props, opts)
         finally:

@@ -250,6 +250,9 @@ def test_unknown_input_is_never_taken_as_rewritten(tmp_path) -> None:
     engine = Engine({"libvirt:uri": TEST_URI}, persistent_host=True)  # the test driver's
     try:                                                                # pools live in it
         engine.up(pool_program("rw-unknown", written(stored)))
+        # the record is secret even for a resource without secrets: an input the program
+        # wraps in Output.secret would make only the output of its own name secret
+        assert REWRITES in engine.secret_outputs("pool")
         assert engine.preview(pool_program("rw-unknown", written(stored))).empty
 
         def later() -> None:
