@@ -29,6 +29,7 @@ from pulumi_libvirt.providers.base import INPUT_KEYS, REWRITES
 
 CPUS = "cpu.numa.cells[0].cpus: wrote '0', libvirt stored '0-1'"
 RESTART = "changing target takes effect by restarting it"
+FIGURES = {"capacity", "allocation", "available"}  # a pool's outputs that are no input
 
 
 def mark(engine: Engine) -> int:
@@ -178,7 +179,8 @@ def test_pool_path_rewrite_on_create_refresh_drift_and_replace(system_uri: str,
         path = f"target.path: wrote '{written(stored)}', libvirt stored '{stored}'"
         assert rewritten_fields(said(engine, 0, path)) == ["target.path"]
         assert engine.preview(program).empty
-        assert "pool" not in engine.refresh().changes
+        # (the filesystem's figures move with whatever else writes to it)
+        assert set(engine.refresh().changes.get("pool", {})) <= FIGURES
         assert engine.preview(program).empty
 
         # Moved behind our back: refresh shows it, the preview plans the update, up undoes it.
