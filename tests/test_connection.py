@@ -109,6 +109,18 @@ def test_errors_name_the_object_and_the_host() -> None:
     )
 
 
+def test_a_refused_call_is_not_a_dead_connection(system_uri: str, run_prefix: str) -> None:
+    """libvirt refuses a domain whose emulator is missing with a system error of the QEMU
+    driver: the user sees that, once, and the connection stays as it was."""
+    conn = connection.connect(system_uri)
+    xml = (f"<domain type='qemu'><name>{run_prefix}no-emulator</name>"
+           "<memory unit='MiB'>64</memory><os><type arch='x86_64'>hvm</type></os>"
+           "<devices><emulator>/nonexistent/qemu</emulator></devices></domain>")
+    with pytest.raises(libvirt.libvirtError, match="Cannot check QEMU binary /nonexistent/qemu"):
+        connection.run(system_uri, lambda c: c.defineXML(xml))
+    assert connection.connect(system_uri) is conn
+
+
 def test_provider_pickles_without_its_connection() -> None:
     provider = LibvirtProvider("Pool")
     logic = provider.logic()

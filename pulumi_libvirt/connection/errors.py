@@ -29,11 +29,13 @@ def reason(exc: libvirt.libvirtError) -> str:
 # Errors that mean the connection itself is gone, not that the call was refused.
 _DEAD = {
     getattr(libvirt, name)
-    for name in (
-        "VIR_ERR_SYSTEM_ERROR", "VIR_ERR_RPC", "VIR_ERR_NO_CONNECT", "VIR_ERR_INVALID_CONN"
-    )
+    for name in ("VIR_ERR_RPC", "VIR_ERR_NO_CONNECT", "VIR_ERR_INVALID_CONN")
     if hasattr(libvirt, name)
 }
+# A system error is the socket's (end of file, reset, broken pipe) only when the RPC layer
+# raised it; a driver's ("Cannot check QEMU binary ...") is the call's and leaves the
+# connection as it was.
+_TRANSPORT_DOMAINS = {libvirt.VIR_FROM_RPC, libvirt.VIR_FROM_REMOTE}
 
 
 def keepalive_lost(exc: libvirt.libvirtError) -> bool:
@@ -43,9 +45,11 @@ def keepalive_lost(exc: libvirt.libvirtError) -> bool:
 
 def dead(exc: BaseException) -> bool:
     """Whether a libvirt error says the connection is gone (rather than the call refused)."""
-    return isinstance(exc, libvirt.libvirtError) and (
-        exc.get_error_code() in _DEAD or keepalive_lost(exc)
-    )
+    if not isinstance(exc, libvirt.libvirtError):
+        return False
+    code = exc.get_error_code()
+    return (code in _DEAD or keepalive_lost(exc) or (
+        code == libvirt.VIR_ERR_SYSTEM_ERROR and exc.get_error_domain() in _TRANSPORT_DOMAINS))
 
 
 def cannot_connect(uri: str, cause: str) -> str:
