@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pulumi
@@ -91,6 +94,21 @@ def test_host_round_trip_and_errors(tmp_path: Path) -> None:
 
 
 # -- preview and up ------------------------------------------------------------------------------
+
+
+def test_a_host_left_open_dies_with_the_test_process() -> None:
+    """A test whose cleanup fails before it closes its engine leaves no provider host behind."""
+    script = ("from harness import ProviderHost\n"
+              "print(ProviderHost().pid, flush=True)\n")
+    tests = Path(__file__).parent
+    result = subprocess.run([sys.executable, "-c", script], cwd=tests, capture_output=True,
+                            text=True, check=True, timeout=60,
+                            env={**os.environ, "PYTHONPATH": str(tests)})
+    pid = int(result.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{pid}").exists(), f"provider host {pid} outlived its test process"
 
 
 def test_preview_creates_nothing_and_sends_unknowns_to_check(

@@ -8,6 +8,7 @@ the provider's ``configure()`` with the config from the last Configure call.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,6 +126,17 @@ def _urn_parts(urn: str) -> tuple[str, str]:
     return parts[2].split("$")[-1], parts[3]
 
 
+_running: weakref.WeakSet[ProviderHost] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_running() -> None:
+    """The engine kills its provider plugins; so does a test process that ends with hosts
+    still up (a test whose cleanup failed before closing its engine)."""
+    for host in list(_running):
+        host.close()
+
+
 class ProviderHost:
     """The SDK's dynamic-provider host in a subprocess, with a typed gRPC client.
 
@@ -157,6 +170,7 @@ class ProviderHost:
             stderr=subprocess.PIPE,
             text=True,
         )
+        _running.add(self)
         try:
             port = self._read_port(start_timeout)
             self._channel = grpc.insecure_channel(f"127.0.0.1:{port}")
