@@ -3,8 +3,7 @@ program run by `pulumi up` does, and hand what they found to resources.
 
 - A PCI device picked by vendor id goes into a Domain's hostdevs (under
   ``pulumi.runtime.set_mocks``: the inputs the engine would get are checked against the
-  domain table and written as libvirt XML). ``pulumi_libvirt.Domain`` is used as soon as the
-  package has it; until then a resource of the same type token stands in for it.
+  domain table and written as libvirt XML).
 - An existing image found with ``get_volume`` (plain and output forms) becomes the backing
   store of new overlay volumes, deployed for real through the engine-protocol harness.
 """
@@ -32,16 +31,6 @@ import pulumi_libvirt
 from pulumi_libvirt import xml
 
 CORPUS_STATE = "testdriver/testdriver-libvirt9.xml"
-
-
-class _StandInDomain(pulumi.CustomResource):
-    """Stands in for ``pulumi_libvirt.Domain`` until that class is on main."""
-
-    def __init__(self, resource_name: str, **props) -> None:
-        super().__init__("pulumi-python:dynamic/libvirt:Domain", resource_name, props)
-
-
-Domain = getattr(pulumi_libvirt, "Domain", None) or _StandInDomain
 
 
 class _Capture(Mocks):
@@ -87,9 +76,10 @@ def passthrough_program(vendor_id: str):
         devices = [pulumi_libvirt.get_node_device_info(name)
                    for name in pulumi_libvirt.get_node_devices("pci")]
         picked = next(d for d in devices if d.pci.vendor.id == vendor_id)
-        Domain("vm", name="passthrough", type="kvm", memory={"value": 1, "unit": "GiB"},
-               vcpu=1, os={"type": {"value": "hvm", "machine": "q35"}},
-               devices={"hostdevs": [picked.pci.hostdev()]})
+        pulumi_libvirt.Domain("vm", name="passthrough", type="kvm",
+                              memory={"value": 1, "unit": "GiB"}, vcpu=1,
+                              os={"type": {"value": "hvm", "machine": "q35"}},
+                              devices={"hostdevs": [picked.pci.hostdev()]})
         pulumi.export("picked", picked.name)
 
     return program

@@ -571,9 +571,7 @@ def test_title_of_libvirt_11_tables(system_uri: str, run_prefix: str) -> None:
     the network, the host and libvirt's reason, with nothing left defined."""
     from pulumi_libvirt import xml
 
-    if "title" not in xml.load("network").fields:
-        pytest.skip("our network table has no 'title' yet (generated from libvirt's schemas "
-                    "older than 9.7): applies once the tables come from libvirt 11.3")
+    assert "title" in xml.load("network").fields
     uri, name = system_uri, f"{run_prefix}titled"
 
     def program() -> None:
