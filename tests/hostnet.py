@@ -193,3 +193,45 @@ for _ in range(answers):
         print(socket.inet_ntoa(data[at:at + 4]))
     at += length
 """
+
+
+class NetworkEvents:
+    """libvirt's network lifecycle events (defined, started, stopped, ...) as one daemon sends
+    them, recorded by network name from when this opens until ``close``."""
+
+    def __init__(self, uri: str) -> None:
+        import libvirt
+
+        from pulumi_libvirt.connection import events
+
+        events.ensure_running()  # before the connection opens, or no event reaches it
+        self._conn = libvirt.open(uri)
+        self.seen: list[tuple[str, str]] = []
+        self._words = {libvirt.VIR_NETWORK_EVENT_DEFINED: "defined",
+                       libvirt.VIR_NETWORK_EVENT_UNDEFINED: "undefined",
+                       libvirt.VIR_NETWORK_EVENT_STARTED: "started",
+                       libvirt.VIR_NETWORK_EVENT_STOPPED: "stopped"}
+        self._callback = self._conn.networkEventRegisterAny(
+            None, libvirt.VIR_NETWORK_EVENT_ID_LIFECYCLE, self._record, None)
+
+    def _record(self, _conn, net, event: int, _detail: int, _opaque) -> None:
+        self.seen.append((net.name(), self._words.get(event, str(event))))
+
+    def of(self, network: str) -> list[str]:
+        return [event for name, event in self.seen if name == network]
+
+    def settle(self, marker: str, timeout: float = 30.0) -> None:
+        """Wait until every event the daemon sent so far has arrived: define and undefine a
+        network ``marker`` and wait for its 'undefined', which the daemon sends after them."""
+        net = self._conn.networkDefineXML(f"<network><name>{marker}</name></network>")
+        net.undefine()
+        deadline = time.monotonic() + timeout
+        while "undefined" not in self.of(marker):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no 'undefined' event for {marker!r} within {timeout} s")
+            time.sleep(0.05)
+        self.seen = [(name, event) for name, event in self.seen if name != marker]
+
+    def close(self) -> None:
+        self._conn.networkEventDeregisterAny(self._callback)
+        self._conn.close()

@@ -12,7 +12,8 @@ import pytest
 from conftest import virsh
 from daemons import host_path
 from harness import Engine, ProviderError, strip_secrets
-from hostnet import BridgeClient, Netns, find_dnsmasq, wait_for_dnsmasq
+from hostnet import BridgeClient, Netns, NetworkEvents, find_dnsmasq, wait_for_dnsmasq
+from lxml import etree
 
 import pulumi_libvirt as libvirt
 
@@ -232,6 +233,52 @@ def test_dhcp_and_dns_hosts_change_in_place_without_restarting_dnsmasq(
         engine.destroy()
         if netns is not None:
             netns.close()
+
+
+def test_forward_interfaces_change_live_without_restarting_the_network(
+    system_uri: str, run_prefix: str
+) -> None:
+    """A macvtap network (forward mode private) over a list of host interfaces: one added and
+    one removed with virNetworkUpdate, on the running network and its definition, with no stop
+    and start in between (libvirt's lifecycle events say so). The interfaces need not exist
+    until a guest attaches: libvirt starts the network without them."""
+    name, tag = f"{run_prefix}macvtap", run_prefix[5:11]
+    first, second, third = (f"plv{tag}{n}" for n in "abc")
+
+    def program(*devices: str):
+        return lambda: libvirt.Network("lan", name=name, forward={
+            "mode": "private", "interfaces": [{"dev": dev} for dev in devices]})
+
+    def forward_devices(*flags: str) -> list[str]:
+        root = etree.fromstring(virsh(system_uri, "net-dumpxml", *flags, name).encode())
+        return [iface.get("dev") for iface in root.findall("forward/interface")]
+
+    events = NetworkEvents(system_uri)
+    engine = make_engine(system_uri)
+    try:
+        result = engine.up(program(first, second))
+        uuid = result.outputs["lan"]["uuid"]
+        events.settle(f"{run_prefix}mark")
+        assert events.of(name) == ["defined", "started"]  # the events do reach us
+
+        plan = engine.preview(program(second, third))
+        assert plan.ops == {"lan": "update"}
+        assert f"network '{name}': changing forward applies live" in engine.last_stderr
+        assert "restarting" not in engine.last_stderr
+        result = engine.up(program(second, third))
+        assert result.outputs["lan"]["uuid"] == uuid
+        assert result.outputs["lan"]["forward"] == {
+            "mode": "private", "interfaces": [{"dev": second}, {"dev": third}]}
+        events.settle(f"{run_prefix}mark")
+        assert "stopped" not in events.of(name) and events.of(name).count("started") == 1
+        assert "Active:         yes" in virsh(system_uri, "net-info", name)
+        assert forward_devices() == forward_devices("--inactive") == [second, third]
+        assert engine.preview(program(second, third)).empty
+        assert engine.refresh().changes == {}
+        assert engine.preview(program(second, third)).empty
+    finally:
+        engine.destroy()
+        events.close()
 
 
 def test_the_vocabulary_round_trips_on_a_real_host(system_uri: str, run_prefix: str) -> None:
