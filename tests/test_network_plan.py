@@ -188,3 +188,16 @@ def test_values_unknown_during_preview_pass_check_and_diff() -> None:
 
 def user_model() -> dict:
     return {k: copy.deepcopy(LIVE[k]) for k in ("name", "forward", "ips")}
+
+
+def test_forward_dev_libvirt_derived_is_left_for_it_to_derive_again() -> None:
+    from pulumi_libvirt.providers.network.model import underived
+
+    merged = {"name": "lan", "forward": {"mode": "vepa", "dev": "eth0",
+                                         "interfaces": [{"dev": "eth1"}]}}
+    assert underived(merged, {"forward": {"mode": "vepa", "interfaces": [{"dev": "eth1"}]}}) == {
+        "name": "lan", "forward": {"mode": "vepa", "interfaces": [{"dev": "eth1"}]}}
+    written = {"forward": {"mode": "vepa", "dev": "eth0", "interfaces": [{"dev": "eth1"}]}}
+    assert underived(merged, written) == merged  # the user's own, even if libvirt refuses it
+    bridged = {"forward": {"mode": "bridge", "dev": "eth0"}}  # no list to derive it from
+    assert underived(bridged, {"forward": {"mode": "bridge"}}) == bridged

@@ -14,7 +14,7 @@ from .checks import bridge_problems, forward_problems, ip_problems, subnets
 from .definition import bridge_name, define, definition
 from .errors import refusals
 from .live import apply_edits, plan, same_outside_sections
-from .model import KIND, pruned
+from .model import KIND, pruned, underived
 from .restart import redefine
 
 
@@ -130,13 +130,14 @@ class NetworkLogic(ResourceLogic):
         """Edit the lists libvirt edits live; redefine and restart for anything else."""
         live = definition(net)
         before = self.desired_model(olds, keys=self.user_keys(olds))
-        wanted = xml.merge(KIND, live, self.desired_model(news), before)
+        written = self.desired_model(news)
+        wanted = xml.merge(KIND, live, written, before)
         if xml.canonical_xml(xml.to_xml(KIND, wanted)) != xml.canonical_xml(
             xml.to_xml(KIND, live)
         ):
             edits = plan(live, wanted)
             if edits is None:
-                redefine(net, live, wanted, what, uri)
+                redefine(net, live, underived(wanted, written), what, uri)
             else:
                 apply_edits(net, edits, what, uri)
         with refusals(net.connect(), what, uri, "start", wanted):

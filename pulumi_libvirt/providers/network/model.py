@@ -79,3 +79,16 @@ def plural_form(model: dict) -> dict:
         return result
 
     return plural(xml.load(KIND), model)
+
+
+def underived(merged: dict, written: dict) -> dict:
+    """``merged`` (the live model with the user's values over it) without what libvirt derives
+    from other values, unless the user wrote it: ``forward.dev``, which libvirt sets to the
+    first forward interface and refuses when it names another (a redefinition that changes the
+    list must let libvirt derive it again)."""
+    forward = merged.get("forward")
+    if not isinstance(forward, dict) or "dev" not in forward or not forward.get("interfaces"):
+        return merged
+    if isinstance(written.get("forward"), dict) and "dev" in written["forward"]:
+        return merged
+    return {**merged, "forward": {k: v for k, v in forward.items() if k != "dev"}}
