@@ -7,6 +7,8 @@ Subnets come from 10.209.0.0/16, one /24 per test.
 
 from __future__ import annotations
 
+import subprocess
+
 import libvirt as lv
 import pytest
 from conftest import virsh
@@ -297,7 +299,8 @@ def test_forward_interfaces_change_live_without_restarting_the_network(
 def test_the_vocabulary_round_trips_on_a_real_host(system_uri: str, run_prefix: str) -> None:
     """libvirt keeps what we write (MAC in capitals, lease units, DUIDs, NAT ranges, routes,
     port groups, dnsmasq options) and reads back nothing we show as a change. Network-wide
-    bandwidth is left out: it needs the kernel's htb and sfq qdiscs, which this machine lacks."""
+    bandwidth is left out: starting it needs the kernel's htb and sfq qdiscs, and this
+    machine's kernel has no sfq (test_bandwidth_is_kept_as_written_and_needs_htb_and_sfq)."""
     from test_network_checks import full_network
 
     def program() -> None:
@@ -314,6 +317,63 @@ def test_the_vocabulary_round_trips_on_a_real_host(system_uri: str, run_prefix: 
         assert dnsmasq.option("cache-size") == "1000"
         assert dnsmasq.option("dhcp-boot") == "pxelinux.0"
         assert "10.209.90.100,10.209.90.199,255.255.255.0,2h" in dnsmasq.conf
+    finally:
+        engine.destroy()
+
+
+def _kernel_has_qdiscs(*kinds: str) -> bool:
+    """Whether this machine's kernel (the daemons' too) can make these qdiscs, each one under
+    an htb class on the loopback of a namespace of its own."""
+    script = "ip link set lo up && tc qdisc add dev lo root handle 1: htb && " \
+             "tc class add dev lo parent 1: classid 1:2 htb rate 1mbit" + "".join(
+                 f" && tc qdisc replace dev lo parent 1:2 handle 2: {kind}" for kind in kinds)
+    return subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True
+                          ).returncode == 0
+
+
+def test_bandwidth_is_kept_as_written_and_needs_htb_and_sfq(system_uri: str, run_prefix: str
+                                                           ) -> None:
+    """``bandwidth`` goes to libvirt as written (kept by a stopped network, no diff). Starting
+    it needs the kernel's htb and sfq qdiscs: without them libvirt refuses to start it, which
+    nothing at preview can know; the create then fails naming the cause, leaving nothing."""
+    name = f"{run_prefix}bw"
+    limits = {"inbound": {"average": 1000, "peak": 2000, "burst": 1024},
+              "outbound": {"average": 500}}
+
+    def program(active: bool):
+        return lambda: libvirt.Network("lan", name=name, ips=[subnet(85)], active=active,
+                                       bandwidth=limits)
+
+    engine = make_engine(system_uri)
+    try:
+        result = engine.up(program(False))
+        assert result.outputs["lan"]["bandwidth"] == limits
+        definition = virsh(system_uri, "net-dumpxml", "--inactive", name)
+        assert ("<bandwidth>\n    <inbound average='1000' peak='2000' burst='1024'/>\n"
+                "    <outbound average='500'/>\n  </bandwidth>") in definition
+        assert engine.preview(program(False)).empty
+        engine.destroy()
+
+        assert engine.preview(program(True)).ops == {"lan": "create"}  # no check at preview
+        if _kernel_has_qdiscs("sfq"):
+            engine.up(program(True))
+            netns = Netns(wait_for_dnsmasq(name).pid)
+            try:
+                bridge = engine.resource("lan").outputs["bridge_name"]
+                assert "qdisc htb 1: root" in netns.run("tc", "qdisc", "show", "dev", bridge)
+            finally:
+                netns.close()
+            return
+        with pytest.raises(ProviderError) as error:
+            engine.up(program(True))
+        message = str(error.value)
+        assert message.startswith(f"cannot start network '{name}' on {system_uri}: ")
+        assert "sfq perturb 10) unexpected exit status 2: Error: Specified qdisc kind is " \
+               "unknown" in message
+        assert message.endswith("(bandwidth limits need the traffic control qdiscs htb and "
+                                "sfq of the libvirt host's kernel)")
+        assert engine.state == {}
+        assert name not in network_names(system_uri)
     finally:
         engine.destroy()
 
