@@ -27,6 +27,10 @@ def domain(name: str, **keys):
     return program
 
 
+VIRTIOFS = {"type": "mount", "accessmode": "passthrough", "driver": {"type": "virtiofs"},
+            "source": {"dir": "/srv"}, "target": {"dir": "share"}}
+
+
 def disk(**source) -> dict:
     kind = "volume" if "pool" in source else "file"
     return {"type": kind, "device": "disk", "driver": {"name": "qemu", "type": "qcow2"},
@@ -47,6 +51,11 @@ def test_bad_inputs_fail_at_preview() -> None:
                                                          "wait_for_ip": {"source": "arp"}}]}),
             "secret": domain("f", devices={"graphics": [{"type": "vnc", "passwd": ["s3cret"]}]}),
             "missing": lambda: libvirt.Domain("vm", name="g", memory=65536),
+            "virtiofs": domain("h", devices={"filesystems": [VIRTIOFS]}),
+            "virtiofs numa": domain("i", vcpu=2, devices={"filesystem": VIRTIOFS}, cpu={
+                "numa": {"cells": [{"id": 0, "cpus": "0", "memory": 32, "unit": "MiB",
+                                    "mem_access": "shared"},
+                                   {"id": 1, "cpus": "1", "memory": 32, "unit": "MiB"}]}}),
         }
         seen = {}
         for label, program in programs.items():
@@ -67,6 +76,15 @@ def test_bad_inputs_fail_at_preview() -> None:
         (reason,) = seen["secret"].values()
         assert "s3cret" not in reason and "it is a credential" in reason
         assert seen["missing"] == {"type": "required: the hypervisor, such as 'kvm' or 'qemu'"}
+        assert seen["virtiofs"] == {"devices.filesystems[0].driver.type": (
+            "'virtiofs' needs the guest's memory shared with virtiofsd, and libvirt refuses it "
+            "otherwise: add memory_backing={'source': {'type': 'memfd'}, 'access': {'mode': "
+            "'shared'}}")}
+        assert seen["virtiofs numa"] == {"devices.filesystem.driver.type": (
+            "'virtiofs' needs the guest's memory shared with virtiofsd, and libvirt refuses it "
+            "otherwise: cpu.numa.cells[1] is not shared: write mem_access='shared' on each, or "
+            "leave mem_access out of the cells and write memory_backing={'source': {'type': "
+            "'memfd'}, 'access': {'mode': 'shared'}}")}
         assert not any(c.method == "Create" for c in engine.last_calls)
     finally:
         engine.close()

@@ -22,13 +22,13 @@ from ..inputs import Input
 from .claims import CLAIMS
 from .lifecycle import ResourceLogic
 from .objects import persistent_xml, set_state
-from .paths import get_path, set_path, whole_numbers
+from .paths import get_path, items_as_written, set_path, whole_numbers
 from .plan import ChangeRefused, Diff
 from .rewrites import REWRITES, Rewrite
 from .shapes import COMMON_INPUTS, INPUT_KEYS, RESOURCE_NAME
 
 __all__ = [
     "CLAIMS", "COMMON_INPUTS", "INPUT_KEYS", "RESOURCE_NAME", "REWRITES", "ChangeRefused", "Diff",
-    "Input", "ResourceLogic", "Rewrite", "get_path", "persistent_xml", "set_path", "set_state",
-    "whole_numbers",
+    "Input", "ResourceLogic", "Rewrite", "get_path", "items_as_written", "persistent_xml",
+    "set_path", "set_state", "whole_numbers",
 ]

@@ -12,7 +12,7 @@ from ... import xml
 from ...connection import LibvirtError, described, or_none
 from ...xml import Problem
 from ..base import Diff, Input, ResourceLogic
-from . import addresses, changes, definition, live, power
+from . import addresses, changes, checks, definition, live, power
 
 # Where a domain's definition holds credentials: kept secret in the state, never in messages.
 CREDENTIALS = (
@@ -83,20 +83,9 @@ class DomainLogic(ResourceLogic):
         return inputs, [_redacted(p) for p in problems]
 
     def validate(self, olds: dict, news: dict) -> list[Problem]:
-        problems = super().validate(olds, news)
-        current, memory = news.get("current_memory"), news.get("memory")
-        if current is not None and memory is not None:
-            now, most = xml.to_bytes("domain", current), xml.to_bytes("domain", memory)
-            if isinstance(now, int) and isinstance(most, int) and now > most:
-                problems.append(Problem("current_memory", f"{now} bytes is more than memory "
-                                        f"({most} bytes): the current memory can only be up "
-                                        "to the maximum"))
-        vcpu = news.get("vcpu")
-        if isinstance(vcpu, dict) and isinstance(vcpu.get("current"), int) and isinstance(
-                vcpu.get("value"), int) and vcpu["current"] > vcpu["value"]:
-            problems.append(Problem("vcpu.current", f"{vcpu['current']} is more than the "
-                                    f"maximum of {vcpu['value']} vcpus"))
-        return problems
+        model = self.desired_model(news)
+        return [*super().validate(olds, news), *checks.memory_problems(model),
+                *checks.vcpu_problems(model), *checks.virtiofs_problems(model)]
 
     def hides(self, path: str, value) -> bool:
         """A credential (graphics password, cookie) at ``path`` or inside its value."""

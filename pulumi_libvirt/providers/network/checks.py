@@ -5,13 +5,12 @@ the bridge name. Problems are named as the user wrote them (``ips[0]``, or ``ip`
 from __future__ import annotations
 
 import ipaddress
+from functools import partial
 from typing import Any
 
-from ... import xml
 from ...xml import UNKNOWN, Problem
-from ...xml.spec import field_of
-from ..base import get_path
-from .model import KIND, spec_at
+from ..base import get_path, items_as_written
+from .model import KIND
 
 # Forward modes that hand the guest a host device or a macvtap: libvirt runs no addresses.
 DEVICE_MODES = {"bridge", "private", "vepa", "passthrough", "hostdev"}
@@ -26,25 +25,8 @@ def bridge_problems(model: dict) -> list[Problem]:
     return []
 
 
-def _entries(parent: Any, path: str, where: str = "") -> list[tuple[str, dict]]:
-    """The items of the list at model path ``path`` (``ips``, ``ips.dhcp.hosts``) in
-    ``parent``, each with its path as the user wrote it: ``ips[0]``, or ``ip`` for one item
-    written under the list's singular."""
-    if not isinstance(parent, dict):
-        return []
-    *head, last = path.split(".")
-    spec = spec_at(".".join(head)) if head else xml.load(KIND)
-    found = []
-    for key, value in parent.items():
-        field, singular = field_of(spec, key)
-        if field is None or field.key != last or value is None:
-            continue
-        at = f"{where}.{key}" if where else key
-        if isinstance(value, (list, tuple)) and not singular:
-            found += [(f"{at}[{i}]", v) for i, v in enumerate(value) if isinstance(v, dict)]
-        elif isinstance(value, dict):
-            found.append((at, value))
-    return found
+# The items of a list of the network's model, each under its path as the user wrote it.
+_entries = partial(items_as_written, KIND)
 
 
 def _address(value: Any):
