@@ -1,11 +1,20 @@
 """Domain through Pulumi's own dynamic-provider host on a real libvirtd: a TCG guest created
-running, changed live and by restarting it, stopped behind our back, destroyed."""
+running, changed live and by restarting it, stopped behind our back, destroyed; a booted guest
+that ignores the ACPI shutdown request destroyed after shutdown_timeout."""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import pytest
 from domains import MiB, domain_id, domain_names, guest_program, network, subnet, virsh
+from guest import console_line, wait_for
 from harness import Engine
+
+import pulumi_libvirt as libvirt
+
+BOOT_TIMEOUT = 300  # TCG on two busy cores
 
 
 @pytest.fixture
@@ -83,6 +92,44 @@ def test_guest_lifecycle(system_uri: str, run_prefix: str, lan: str) -> None:
         engine.destroy()
         assert engine.state == {}
         assert name not in domain_names(uri)
+    finally:
+        engine.destroy()
+        engine.close()
+
+
+def test_shutdown_timeout_then_destroy(guest, system_uri: str, run_prefix: str,
+                                       shared_dir: Path) -> None:
+    """The tiny guest's busybox init has no ACPI handler (no acpid): the shutdown request is
+    ignored, and deleting it waits shutdown_timeout, then destroys it and says so."""
+    uri, name, timeout = system_uri, f"{run_prefix}acpi", 4
+    serial = shared_dir / "serial.log"
+
+    def program() -> None:
+        libvirt.Domain("vm", name=name, type="qemu", memory={"value": 256, "unit": "MiB"},
+                       vcpu=1, features={"acpi": True},
+                       os={"type": {"value": "hvm", "machine": "pc"},
+                           "kernel": str(guest.kernel), "initrd": str(guest.initramfs),
+                           "cmdline": guest.cmdline},
+                       devices={"serials": [{"type": "file", "source": {"path": str(serial)},
+                                             "target": {"port": 0}}]},
+                       shutdown_timeout=timeout)
+
+    engine = Engine({"libvirt:uri": uri})
+    try:
+        vm = engine.up(program).outputs["vm"]
+        assert vm["state"] == "running"
+        # The kernel is up (ACPI with it) and init runs: the request reaches a booted guest.
+        wait_for(lambda: console_line(serial, "plv-guest: modules loaded at"), BOOT_TIMEOUT,
+                 "the guest's init on the serial console", serial)
+        started = time.monotonic()
+        engine.destroy()
+        took = time.monotonic() - started
+        assert f"warning: domain '{name}' did not shut down within {timeout} s of the ACPI " \
+               "shutdown request: destroying it (a forced power-off" in engine.last_stderr
+        assert took >= timeout
+        assert engine.state == {}
+        assert name not in domain_names(uri)
+        print(f"\nshutdown_timeout={timeout}: deleted in {took:.1f} s, forced")
     finally:
         engine.destroy()
         engine.close()

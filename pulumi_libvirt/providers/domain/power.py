@@ -63,7 +63,9 @@ def stop(dom: libvirt.virDomain, timeout: float, what: str) -> None:
             pause = min(pause * 2, 0.5)
         if not dom.isActive():
             return
-        pulumi.log.info(f"{what} did not shut down within {timeout:g} s: destroying it")
+        pulumi.log.warn(f"{what} did not shut down within {timeout:g} s of the ACPI shutdown "
+                        "request: destroying it (a forced power-off; a guest that handles "
+                        "ACPI, e.g. with acpid, or a longer shutdown_timeout avoids it)")
     try:
         dom.destroy()
     except libvirt.libvirtError:
