@@ -90,8 +90,9 @@ guarded() {
 node_like() {  # node_like TARGET_DEV NAME MODE [GROUP]: mknod what the host has as /dev/NAME
     local dev=$1 name=$2 mode=$3 group=${4:-root} kind numbers
     [ -e "/dev/$name" ] || return 0
-    kind=$(stat -c '%F' "/dev/$name")
-    numbers=$(stat -c '%t %T' "/dev/$name")
+    # -L: a container's /dev/ptmx is often a symlink to pts/ptmx (the node is 5:2 all the same)
+    kind=$(stat -L -c '%F' "/dev/$name")
+    numbers=$(stat -L -c '%t %T' "/dev/$name")
     mkdir -p "$(dirname "$dev/$name")"
     # shellcheck disable=SC2086
     set -- $numbers
