@@ -16,6 +16,8 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=lib/netns.sh
+. scripts/lib/netns.sh
 
 NETNS=pulumi-libvirt
 URI=qemu:///system
@@ -72,7 +74,7 @@ python_headers() {
     local py include
     py=$(python_for_venv)
     if [ -z "$py" ]; then
-        echo python3 python3-venv python3-dev
+        echo python3 python3-dev  # python3-venv: see install_packages
         return
     fi
     include=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
@@ -136,6 +138,19 @@ answers() {
     timeout 10 virsh -c "$URI" version >/dev/null 2>&1
 }
 
+daemon_version() {  # daemon_version URI: the version of the libvirtd answering there
+    timeout 10 virsh -c "$1" version --daemon 2>/dev/null | sed -n 's/^Running against daemon: //p'
+}
+
+# Whether this machine's virtlogd listens: by its socket, not by process name (the libvirt 11.3
+# root's virtlogd, scripts/libvirt-root.sh, runs on the same machine under the same name).
+virtlogd_answers() {
+    as_root python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(5)
+s.connect(sys.argv[1])' /run/libvirt/virtlogd-sock 2>/dev/null
+}
+
 start_libvirt() {
     if answers; then
         say "$URI answers"
@@ -146,12 +161,12 @@ start_libvirt() {
             "'systemctl start libvirtd' (this script leaves system daemons alone)"
         return 1
     fi
-    if ! pgrep -x virtlogd >/dev/null; then
+    if ! virtlogd_answers; then
         say "starting virtlogd"
         as_root virtlogd -d
         DONE+=("started virtlogd")
     fi
-    if ! ip netns list | grep -qw "$NETNS"; then
+    if ! netns_exists "$NETNS"; then
         say "creating network namespace $NETNS"
         as_root ip netns add "$NETNS"
     fi
@@ -169,6 +184,24 @@ start_libvirt() {
     done
     say "libvirtd did not answer on $URI within 30 s"
     return 1
+}
+
+# libvirt 11.3 in a Debian 13 root beside the machine's own (scripts/libvirt-root.sh): the
+# libvirt11 variants of the real-libvirt tests. Started on every machine, so the two daemons and
+# their test ids are the same everywhere, even where the machine's own libvirt is 11.3 too.
+start_libvirt11() {
+    if [ "${PULUMI_LIBVIRT_ROOT11:-}" = skip ]; then
+        say "PULUMI_LIBVIRT_ROOT11=skip: libvirt 11.3 not started (its tests skip)"
+        return
+    fi
+    as_root bash scripts/libvirt-root.sh start
+    local own root
+    own=$(daemon_version "$URI")
+    root=$(daemon_version "$(as_root bash scripts/libvirt-root.sh uri)")
+    if [ -n "$own" ] && [ "$own" = "$root" ]; then
+        say "the machine's own libvirt is $root as well: the libvirt9 and libvirt11 test" \
+            "variants both run against $root (PULUMI_LIBVIRT_ROOT11=skip runs one)"
+    fi
 }
 
 install_venv() {
@@ -206,6 +239,6 @@ install_packages
 fetch_schemas
 start_libvirt
 # Further libvirt daemons the real-libvirt tests use start here.
-[ "${PULUMI_LIBVIRT_ROOT11:-}" = skip ] || as_root bash scripts/libvirt-root.sh start
+start_libvirt11
 install_venv
 summary
