@@ -21,7 +21,7 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=lib/netns.sh
+# shellcheck source=scripts/lib/netns.sh
 . "$HERE/lib/netns.sh"
 
 ROOT=${PULUMI_LIBVIRT_ROOT:-/var/cache/pulumi-libvirt/trixie-root}
@@ -129,6 +129,7 @@ populate_dev() {
     for n in $(seq 0 $((LOOP_DEVICES - 1))); do
         mknod -m 660 "$dev/loop$n" b 7 $((n << shift))
     done
+    # shellcheck disable=SC2046  # one word per loop device
     chroot "$ROOT" chgrp disk $(for n in $(seq 0 $((LOOP_DEVICES - 1))); do echo "/dev/loop$n"; done)
 }
 
@@ -245,7 +246,7 @@ start() {
     if [ -n "$logd" ] && [ ! -S "$ROOT/run/libvirt/virtlogd-sock" ]; then
         say "virtlogd (pid $logd) lost its socket: restarting both daemons"
         netns_stop "$NETNS" libvirtd
-        logd= libvirtd=
+        logd='' libvirtd=''
     fi
     if [ -n "$logd" ] && [ -n "$libvirtd" ] && answers; then
         say "libvirt $(libvirt_version) answers on $URI"
@@ -271,8 +272,7 @@ start() {
         guarded ip netns exec "$NETNS" bash -c "set -euo pipefail; $(declare -f); \
             $(declare -p ROOT LOOP_DEVICES SHARED); start_inside" 9>&-  # the daemons keep no lock
     fi
-    local i
-    for i in $(seq 1 120); do
+    for _ in $(seq 1 120); do
         if answers; then
             say "libvirt $(libvirt_version) answers on $URI ($((SECONDS - started)) s)"
             return

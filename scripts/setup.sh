@@ -16,7 +16,7 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-# shellcheck source=lib/netns.sh
+# shellcheck source=scripts/lib/netns.sh
 . scripts/lib/netns.sh
 
 NETNS=pulumi-libvirt
@@ -174,8 +174,7 @@ start_libvirt() {
     say "starting libvirtd in network namespace $NETNS"
     as_root ip netns exec "$NETNS" libvirtd -d
     DONE+=("started libvirtd in network namespace $NETNS")
-    local i
-    for i in $(seq 1 60); do
+    for _ in $(seq 1 60); do
         if answers; then
             say "$URI answers"
             return

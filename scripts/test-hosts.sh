@@ -29,7 +29,7 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=lib/netns.sh
+# shellcheck source=scripts/lib/netns.sh
 . "$HERE/lib/netns.sh"
 
 DIR=${PULUMI_LIBVIRT_HOSTS_DIR:-/tmp/pulumi-libvirt-hosts}

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers for daemons that live in a network namespace of their own (sourced, not run).
 #
 # Shared by the scripts that start libvirt daemons beside the machine's own: each daemon set runs
@@ -19,9 +20,9 @@ netns_pids() {
 
 # wait_gone PID...: wait up to 10 s for each to exit, then SIGKILL it.
 wait_gone() {
-    local pid i
+    local pid
     for pid in "$@"; do
-        for i in $(seq 1 100); do [ -e "/proc/$pid" ] || break; sleep 0.1; done
+        for _ in $(seq 1 100); do [ -e "/proc/$pid" ] || break; sleep 0.1; done
         if [ -e "/proc/$pid" ]; then kill -9 "$pid" 2>/dev/null || true; fi
     done
 }
