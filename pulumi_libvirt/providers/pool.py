@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import libvirt
 
 from .. import xml
-from ..connection import LibvirtError, described, or_none
+from ..connection import LibvirtError, described
 from .base import Input, ResourceLogic, get_path, persistent_xml, set_state
 
 # libvirt checks the definition against its schema: an element the host does not know is an
@@ -39,6 +39,8 @@ class PoolLogic(ResourceLogic):
     kind = "pool"
     type_name = "Pool"
     noun = "pool"
+    lookup_by_uuid = "storagePoolLookupByUUIDString"
+    lookup_by_name = "storagePoolLookupByName"
     inputs = (
         Input("autostart", "bool", "Start the pool when libvirtd starts.", default=False,
               live=True),
@@ -61,15 +63,6 @@ class PoolLogic(ResourceLogic):
     }
 
     # ------------------------------------------------------------ libvirt
-
-    def lookup(self, conn, id_: str, fresh: bool = False):
-        return or_none(conn.storagePoolLookupByUUIDString, id_)
-
-    def find(self, conn, props: dict, uri: str):
-        return or_none(conn.storagePoolLookupByName, props["name"])
-
-    def identify(self, pool) -> str:
-        return pool.UUIDString()
 
     def snapshot(self, pool, props: dict, user_keys) -> dict:
         if pool.isActive():

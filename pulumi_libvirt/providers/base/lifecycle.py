@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...connection import LibvirtError, described, run
+from ...connection import LibvirtError, described, or_none, run
 from .check import Checking
 from .outputs import Outputs
 from .plan import ChangeRefused, shown
@@ -19,15 +19,25 @@ class ResourceLogic(Checking, Rewrites, Outputs):
     (``record_rewrites``: a warning in ``warnings``, for the adapter to say); read carries that
     record over; ``plan`` is the diff the engine gets."""
 
+    #: For objects libvirt names by UUID (the resource id) and by ``name``: the virConnect
+    #: methods that look them up (e.g. "networkLookupByUUIDString", "networkLookupByName").
+    #: Kinds identified otherwise (volumes, by key) override the three hooks below instead.
+    lookup_by_uuid: str | None = None
+    lookup_by_name: str | None = None
+
     # ------------------------------------------------------------ libvirt hooks
 
     def lookup(self, conn: Any, id_: str, fresh: bool = False) -> Any:
         """The object with this id, or None when it is gone (``fresh``: rescan first)."""
-        raise NotImplementedError
+        if self.lookup_by_uuid is None:
+            raise NotImplementedError
+        return or_none(getattr(conn, self.lookup_by_uuid), id_)
 
     def find(self, conn: Any, props: dict, uri: str) -> Any:
         """The object these inputs name, if it exists (create adopts or refuses it)."""
-        raise NotImplementedError
+        if self.lookup_by_name is None:
+            raise NotImplementedError
+        return or_none(getattr(conn, self.lookup_by_name), props["name"])
 
     def make(self, conn: Any, props: dict, what: str, uri: str) -> Any:
         """Create the object; on failure remove whatever was made, then raise."""
@@ -42,8 +52,10 @@ class ResourceLogic(Checking, Rewrites, Outputs):
         raise NotImplementedError
 
     def identify(self, obj: Any) -> str:
-        """The resource id of an object."""
-        raise NotImplementedError
+        """The resource id of an object (its UUID, for kinds looked up by UUID)."""
+        if self.lookup_by_uuid is None:
+            raise NotImplementedError
+        return obj.UUIDString()
 
     def remove(self, obj: Any, outs: dict) -> None:
         """Delete the object for good."""

@@ -9,7 +9,7 @@ import libvirt
 import pulumi
 
 from ... import xml
-from ...connection import LibvirtError, described, or_none
+from ...connection import LibvirtError, described
 from ...xml import Problem
 from ..base import Diff, Input, ResourceLogic
 from . import addresses, changes, checks, definition, live, power
@@ -38,6 +38,8 @@ class DomainLogic(ResourceLogic):
     kind = "domain"
     type_name = "Domain"
     noun = "domain"
+    lookup_by_uuid = "lookupByUUIDString"
+    lookup_by_name = "lookupByName"
     inputs = (
         Input("running", "bool", "Keep the domain running: started on create and on every "
               "update that finds it stopped (refresh shows a guest stopped behind Pulumi's "
@@ -140,15 +142,6 @@ class DomainLogic(ResourceLogic):
                 definition.reference_problems(conn, model, uri, running=running)]
 
     # ------------------------------------------------------------ libvirt
-
-    def lookup(self, conn, id_: str, fresh: bool = False):
-        return or_none(conn.lookupByUUIDString, id_)
-
-    def find(self, conn, props: dict, uri: str):
-        return or_none(conn.lookupByName, props["name"])
-
-    def identify(self, dom) -> str:
-        return dom.UUIDString()
 
     def snapshot(self, dom, props: dict, user_keys) -> dict:
         model = xml.from_xml("domain", definition.definition_xml(dom))

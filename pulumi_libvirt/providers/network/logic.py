@@ -7,7 +7,6 @@ from __future__ import annotations
 import libvirt
 
 from ... import xml
-from ...connection import or_none
 from ...xml import Problem, has_unknown
 from ..base import CLAIMS, INPUT_KEYS, RESOURCE_NAME, Input, ResourceLogic, get_path, set_state
 from .checks import bridge_problems, forward_problems, ip_problems, subnets
@@ -24,6 +23,8 @@ class NetworkLogic(ResourceLogic):
     kind = KIND
     type_name = "Network"
     noun = "network"
+    lookup_by_uuid = "networkLookupByUUIDString"
+    lookup_by_name = "networkLookupByName"
     inputs = (
         Input("autostart", "bool", "Start the network when libvirtd starts.", default=True,
               live=True),
@@ -98,15 +99,6 @@ class NetworkLogic(ResourceLogic):
                     & subnets(self.desired_model(news, keys=["ips", "ip"])))
 
     # ------------------------------------------------------------ libvirt
-
-    def lookup(self, conn, id_: str, fresh: bool = False):
-        return or_none(conn.networkLookupByUUIDString, id_)
-
-    def find(self, conn, props: dict, uri: str):
-        return or_none(conn.networkLookupByName, props["name"])
-
-    def identify(self, net) -> str:
-        return net.UUIDString()
 
     def snapshot(self, net, props: dict, user_keys) -> dict:
         model = definition(net)
