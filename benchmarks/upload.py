@@ -416,6 +416,22 @@ def summarize(title: str, rounds: list[dict[str, dict]], ratios: list[tuple[str,
     print(f"  (image {image_bytes / MiB:.0f} MiB, of which data {data_bytes / MiB:.0f} MiB)")
 
 
+def print_cpu_bound(rounds: list[dict[str, dict]]) -> None:
+    """What the CPUs allow ``http`` at most: every process's CPU seconds per GiB (medians) shared
+    by all CPUs, against the ceiling. On few cores libvirtd's share decides it; ``virsh (local
+    file) / ceiling`` shows the same bound for libvirt's own C client."""
+
+    def med(key: str, field: str) -> float:
+        values = [r[key][field] for r in rounds if r[key].get(field) is not None]
+        return statistics.median(values) if values else 0.0
+
+    per_gib = med("http", "cpu") + med("http", "server") + med("http", "daemon")
+    cpus = os.cpu_count() or 1
+    bound = cpus / per_gib * 1024 if per_gib else float("nan")
+    print(f"  CPU bound for http: {cpus} CPUs / {per_gib:.2f} CPU-s/GiB (client + server + "
+          f"daemon) = {bound:.0f} MiB/s = {bound / med('ceiling', 'rate'):.2f}x ceiling")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--size", type=float, default=1.0, help="image size in GiB (both images)")
@@ -522,7 +538,9 @@ def main() -> None:
             ("http / curl|virsh", "http", "curl|virsh"),
             ("http / virsh (local file)", "http", "virsh"),
             ("file / virsh (local file)", "file", "virsh"),
+            ("virsh (local file) / ceiling", "virsh", "ceiling"),
         ], size, size)
+        print_cpu_bound(results["dense"])
         summarize("sparse image", results["sparse"], [
             ("http / virsh (no --sparse)", "http", "virsh"),
             ("http-nodigest / virsh (no --sparse)", "http-nodigest", "virsh"),
