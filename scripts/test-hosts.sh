@@ -48,7 +48,16 @@ veth_of() { echo "vh-$1-$2"; }
 host_dir() { echo "$DIR/$1/host$2"; }
 socket_of() { echo "$(host_dir "$1" "$2")/run/libvirt-sock"; }
 address_of() { cat "$(host_dir "$1" "$2")/address"; }
-count_of() { ls -d "$DIR/$1"/host[0-9]* 2>/dev/null | wc -l; }
+count_of() {
+    local n=0 dir
+    for dir in "$DIR/$1"/host[0-9]*; do [ -d "$dir" ] && n=$((n + 1)); done
+    echo "$n"
+}
+list_sets() {
+    local dir
+    for dir in "$DIR"/*/; do [ -d "$dir" ] && basename "$dir"; done
+    return 0
+}
 
 answers() { timeout 10 virsh -c "qemu+unix:///system?socket=$(socket_of "$1" "$2")" version \
     >/dev/null 2>&1; }
@@ -226,7 +235,7 @@ up() {
     for i in $(seq 1 "$n"); do wait_host "$set" "$i"; done
     write_index "$set"
     say "set $set: $n hosts up in $((SECONDS - started)) s; $DIR/$set/hosts.json"
-    for i in $(seq 1 "$n"); do echo "$(address_of "$set" "$i")"; done
+    for i in $(seq 1 "$n"); do printf '%s\n' "$(address_of "$set" "$i")"; done
 }
 
 down() {
@@ -276,6 +285,6 @@ case "$command" in
     stop) check_set "$2"; netns_stop "$(netns_of "$2" "${3:?host number}")" libvirtd ;;
     start) check_set "$2"; start_host "$2" "${3:?host number}"; wait_host "$2" "$3" ;;
     drop|undrop) check_set "$2"; firewall "$2" "${3:?host number}" "$command" ;;
-    list) ls "$DIR" 2>/dev/null | grep -v '^\.' || true ;;
+    list) list_sets ;;
     *) die "usage: $0 up N [SET] | down [SET] | status [SET] | stop|start|drop|undrop SET I | list" ;;
 esac
