@@ -484,8 +484,10 @@ def test_sparse_file_upload(images, conn, pool, make_volume, tmp_path):
     path = images["sparse.raw"]
     data = path.read_bytes()
     with upload.open_source({"path": str(path), "sha256": _sha(data)}) as src:
+        assert src.info.data_size == src.info.space_needed  # known from the holes, not read
         vol = make_volume(src.size)
         result = src.upload_into(conn, vol)
+    assert result.sent == src.info.data_size  # what the pool had to make room for
     assert result.sparse and result.bytes == len(data) == 8 * MiB
     assert result.sent < 3 * MiB  # 2 MiB of data + a small run, not 8 MiB
     assert result.sha256 == _sha(data)  # holes hashed as zeros

@@ -168,7 +168,7 @@ class VolumeLogic(ResourceLogic):
                 problems.append(Problem("source", str(exc)))
             else:
                 problems.extend(self._image_problems(image, props, declared))
-                need, need_field = image.size, "source"
+                need, need_field = image.space_needed, "source"
         origin_key = props.get("clone_from")
         if isinstance(origin_key, str):
             origin = _volume_by_key_or_path(conn, origin_key)
@@ -300,9 +300,10 @@ class VolumeLogic(ResourceLogic):
             # bytes past a small image); libvirt reads the format back from them.
             model.setdefault("target", {})["format"] = {"type": "raw"}
         _state, _capacity, _allocation, available = pool.info()
-        if image.size is not None and image.size > available:
+        need = image.info.space_needed
+        if need is not None and need > available:
             raise LibvirtError(
-                f"cannot create {what} on {uri}: the image needs {image.size} bytes "
+                f"cannot create {what} on {uri}: the image needs {need} bytes "
                 f"and the pool has {available} bytes available")
         with described(what, uri, "create"):
             vol = _create(pool, model)

@@ -31,6 +31,7 @@ import requests
 from .errors import (
     CapacityError,
     IntegrityError,
+    PoolSpaceError,
     SourceError,
     TransferError,
     UploadError,
@@ -55,6 +56,7 @@ __all__ = [
     "SOURCE_FIELDS",
     "BytesSource",
     "CapacityError",
+    "PoolSpaceError",
     "FileSource",
     "HttpSource",
     "ImageInfo",

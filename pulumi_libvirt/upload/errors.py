@@ -29,6 +29,10 @@ class CapacityError(VolumeWriteError):
     """The image is larger than the volume's capacity."""
 
 
+class PoolSpaceError(VolumeWriteError):
+    """The image's data does not fit in the space the volume's pool has."""
+
+
 @dataclass(frozen=True)
 class UploadResult:
     """What an upload wrote."""

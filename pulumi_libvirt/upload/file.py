@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from .errors import SourceError, TransferError
 from .formats import HEAD_SIZE, sniff_format, virtual_size
 from .source import CHUNK_SIZE, Source
-from .sparse import Item, data_end, seek
+from .sparse import Item, data_bytes, data_end, seek
 
 
 class FileSource(Source):
@@ -33,6 +33,7 @@ class FileSource(Source):
                 raise SourceError(f"source.path: {path} is a directory")
             if stat.S_ISREG(st.st_mode):
                 self.size = st.st_size
+                self.data_size = data_bytes(fd, st.st_size)
             else:
                 self.size = os.lseek(fd, 0, os.SEEK_END)
             head = os.pread(fd, HEAD_SIZE, 0)

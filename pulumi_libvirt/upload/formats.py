@@ -54,6 +54,15 @@ class ImageInfo:
     size: int | None  #: bytes of the image (None: the server sends no length)
     format: str  #: sniffed from the first bytes (``sniff_format``)
     virtual_size: int | None  #: the disk size a qcow/qcow2 header declares
+    #: bytes of data, when known without reading the image: a local file's size less its
+    #: holes (None: an HTTP image, whose runs of zeros are found only while reading it)
+    data_size: int | None = None
+
+    @property
+    def space_needed(self) -> int | None:
+        """Bytes the image takes in a pool at most: its data where known, else its length
+        (a sparse upload leaves runs of zeros as holes)."""
+        return self.data_size if self.data_size is not None else self.size
 
     @property
     def disk_size(self) -> int | None:

@@ -42,6 +42,8 @@ class Source:
     def __init__(self, expected_sha256: str | None, chunk_size: int = CHUNK_SIZE) -> None:
         #: the disk size a qcow/qcow2 header declares, else None
         self.virtual_size: int | None = None
+        #: bytes of data when known without reading (a local file's size less its holes)
+        self.data_size: int | None = None
         self.expected_sha256 = expected_sha256
         self.chunk_size = chunk_size  #: bytes per stream message
         self.read_size = max(READ_SIZE, chunk_size)  #: bytes per read from the source
@@ -72,7 +74,9 @@ class Source:
     @property
     def info(self) -> ImageInfo:
         """Size, format and virtual size, as ``probe`` reports them."""
-        return ImageInfo(self.description, self.size, self.format, self.virtual_size)
+        return ImageInfo(
+            self.description, self.size, self.format, self.virtual_size, self.data_size
+        )
 
     def check_format(self, declared: str | None) -> None:
         """Raise SourceError if the declared volume format contradicts the sniffed format."""

@@ -84,6 +84,21 @@ def seek(fd: int, pos: int, whence: int, size: int) -> int | None:
         raise
 
 
+def data_bytes(fd: int, size: int) -> int | None:
+    """Bytes of ``fd`` outside holes of at least MIN_HOLE (what a sparse upload sends as data);
+    None where the file system cannot tell."""
+    total = pos = 0
+    while pos < size:
+        start = seek(fd, pos, os.SEEK_DATA, size)
+        if start is None:
+            return None
+        if start >= size:
+            break
+        pos = data_end(fd, start, size)
+        total += pos - start
+    return total
+
+
 def data_end(fd: int, pos: int, size: int) -> int:
     """End of the file's data section at ``pos``, ignoring holes shorter than MIN_HOLE."""
     while True:

@@ -8,6 +8,11 @@ past it (bytes already there stay), and truncates the file where a sparse stream
 - another file volume (a fresh qcow2 has a header; a preallocated raw file has extents) takes
   holes only past its current physical end; zeros before it are sent as data;
 - block volumes get no holes at all (a device keeps whatever it held).
+
+A file volume's data must also fit in its pool: the writer stops before the data it sent
+exceeds what the pool had available when the upload began (a full file system fails libvirt's
+write with ENOSPC, which libvirt 11.3's daemon does not survive), keeping a margin for the file
+system's own blocks.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from dataclasses import dataclass
 
 import libvirt
 
-from .errors import CapacityError, UploadError, VolumeWriteError
+from .errors import CapacityError, PoolSpaceError, UploadError, VolumeWriteError
 from .progress import Progress
 from .sparse import Item, split_zeros, zeros
 
@@ -30,6 +35,13 @@ class Plan:
     length: int  #: bytes announced to libvirt
     holes_from: int | None  #: offset from which zero runs may be holes (None: no holes)
     pad: bool  #: end the stream with a hole up to ``length`` (keeps a raw file its full size)
+    room: int | None = None  #: data bytes the pool takes (None: not a file, or not known)
+    pool: str = "?"
+
+
+#: Kept free in the pool beyond the data: its file system's own blocks (extent trees, journal).
+def room_margin(available: int) -> int:
+    return min(1024 * 1024 + available // 100, 64 * 1024 * 1024)
 
 
 def plan(vol: libvirt.virStorageVol, size: int | None, name: str) -> Plan:
@@ -46,13 +58,25 @@ def plan(vol: libvirt.virStorageVol, size: int | None, name: str) -> Plan:
     length = size if size is not None else capacity
     if kind != libvirt.VIR_STORAGE_VOL_FILE:
         return Plan(capacity, length, None, False)
+    pool, room = _room(vol, allocation)
     if allocation == 0 and _format(vol) == "raw":
-        return Plan(capacity, capacity, 0, True)
+        return Plan(capacity, capacity, 0, True, room, pool)
     try:
         physical = vol.infoFlags(libvirt.VIR_STORAGE_VOL_GET_PHYSICAL)[2]
     except (libvirt.libvirtError, AttributeError):
-        return Plan(capacity, length, None, False)
-    return Plan(capacity, length, physical if physical < length else None, False)
+        return Plan(capacity, length, None, False, room, pool)
+    return Plan(capacity, length, physical if physical < length else None, False, room, pool)
+
+
+def _room(vol: libvirt.virStorageVol, allocation: int) -> tuple[str, int | None]:
+    """The pool's name, and the data bytes a file volume can take: what the pool has available
+    less a margin, plus what the volume already holds (rewritten in place)."""
+    try:
+        pool = vol.storagePoolLookupByVolume()
+        available = pool.info()[3]
+        return pool.name(), max(available - room_margin(available), 0) + allocation
+    except libvirt.libvirtError:
+        return "?", None
 
 
 def _format(vol: libvirt.virStorageVol) -> str | None:
@@ -106,6 +130,7 @@ class VolumeWriter:
         self.done = 0  #: image bytes written (data and zeros)
         self.sent = 0  #: data bytes sent over the stream
         self._hole = 0  #: zeros not yet sent as a hole (merged with the next run)
+        self._room = how.room
 
     def write(self, item: Item) -> None:
         if isinstance(item, int):
@@ -166,6 +191,12 @@ class VolumeWriter:
             self._st.sendHole(hole, 0)
 
     def _send(self, data: bytes) -> None:
+        if self._room is not None and self.sent + len(data) > self._room:
+            raise PoolSpaceError(
+                f"the image's data does not fit in pool '{self._how.pool}' (volume "
+                f"'{self._name}'): it had room for {self._room} bytes when the upload began; "
+                f"stopped after sending {self.sent} bytes, before the pool filled up"
+            )
         self.sent += len(data)
         while data:
             n = self._st.send(data)
