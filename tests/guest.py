@@ -10,7 +10,10 @@ written here) holds static busybox, the kernel modules the guest needs with thei
   the ISO's primary volume descriptor: busybox's findfs does not know ISO 9660) and prints its
   ``user-data`` on the console, each line prefixed ``plv-guest: user-data:``;
 - prints the Ignition config QEMU hands over through fw_cfg (``opt/com.coreos/config``), if any;
-- brings ``eth0`` up and takes a DHCP lease with ``udhcpc``, printing ``plv-guest: lease <ip>``.
+- brings ``eth0`` up and takes a DHCP lease with ``udhcpc``, printing ``plv-guest: lease <ip>``;
+- with ``plv.acpid=1`` on the kernel command line (``ACPID``), starts busybox ``acpid``, which
+  powers the guest off when the ACPI power button is pressed (a graceful shutdown request);
+  without it the guest ignores the request, as a guest with no ACPI handler does.
 
 The guest boots under TCG (domain type ``qemu``) with direct kernel boot and ``console=ttyS0``;
 the cloud kernel has no AHCI, so cdroms go on virtio-scsi. Run ``python tests/guest.py`` to
@@ -38,8 +41,11 @@ from pathlib import Path
 KERNEL_META = "linux-image-cloud-amd64"
 BUSYBOX = "busybox-static"
 #: Modules the guest loads (their dependencies come from modules.dep).
-MODULES = ("virtio_pci", "virtio_scsi", "sr_mod", "isofs", "virtio_net", "qemu_fw_cfg")
+MODULES = ("virtio_pci", "virtio_scsi", "sr_mod", "isofs", "virtio_net", "virtio_blk",
+           "qemu_fw_cfg", "button", "evdev")
 CMDLINE = "console=ttyS0 panic=-1 loglevel=4"
+#: Add to the command line for a guest that powers off on the ACPI power button.
+ACPID = "plv.acpid=1"
 MARK = "plv-guest:"
 
 INIT = r"""#!/bin/busybox sh
@@ -55,6 +61,11 @@ while read -r module; do
     insmod "/lib/modules/$module" 2>/dev/null || say "insmod $module failed"
 done < /modules
 say "modules loaded at $(up) s"
+case " $(cat /proc/cmdline) " in
+    *" plv.acpid=1 "*)
+        acpid -d -c /etc/acpi -p /tmp/acpid.pid > /dev/console 2>&1 &
+        say "acpid started at $(up) s" ;;
+esac
 label() {  # an ISO 9660 volume label: 32 bytes at 0x8028
     dd if="$1" bs=2048 skip=16 count=1 2>/dev/null | dd bs=1 skip=40 count=32 2>/dev/null |
         tr -d ' '
@@ -86,6 +97,12 @@ ip link set lo up
 ip link set eth0 up && udhcpc -i eth0 -s /udhcpc.sh -t 60 -T 2 -A 2 -q || say "no lease"
 say "done at $(up) s"
 while true; do sleep 3600; done
+"""
+
+POWER_BUTTON = r"""#!/bin/sh
+echo "plv-guest: power button: powering off at $(cut -d' ' -f1 /proc/uptime) s" > /dev/console
+sync
+poweroff -f
 """
 
 UDHCPC = r"""#!/bin/sh
@@ -334,12 +351,14 @@ def _write_initramfs(tree: Path, out: Path) -> None:
     (modules_dir,) = _first(tree, "lib/modules", "usr/lib/modules").iterdir()
     archive = _Cpio()
     for folder in ("bin", "dev", "proc", "sys", "tmp", "mnt", "mnt/seed", "lib",
-                   "lib/modules"):
+                   "lib/modules", "etc", "etc/acpi", "etc/acpi/PWRF"):
         archive.add(folder, 0o040755)
     busybox = _first(tree, "bin/busybox", "usr/bin/busybox")
     archive.add("bin/busybox", 0o100755, busybox.read_bytes())
     archive.add("init", 0o100755, INIT.encode())
     archive.add("udhcpc.sh", 0o100755, UDHCPC.encode())
+    # busybox acpid runs /etc/acpi/PWRF/00000080 for the power button
+    archive.add("etc/acpi/PWRF/00000080", 0o100755, POWER_BUTTON.encode())
     archive.add("dev/console", 0o020600, rdev=(5, 1))
     names = []
     for relative in _module_order(modules_dir, MODULES):
