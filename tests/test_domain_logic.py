@@ -50,6 +50,13 @@ def test_fields_follow_the_policy_table() -> None:
     assert modes(old, new) == {"current_memory": "live", "title": "live",
                                "vcpu.current": "live"}
     assert modes(old, {**old, "memory": {"value": 2, "unit": "GiB"}}) == {"memory": "reboot"}
+    # Fewer online vcpus needs the guest to release one: a restart, not an unplug request.
+    assert modes(new, old) == {"current_memory": "live", "title": "live",
+                               "vcpu.current": "reboot"}
+    assert modes(vm(vcpu={"value": 4}), vm(vcpu={"value": 4, "current": 1})) == {
+        "vcpu.current": "reboot"}
+    assert modes(vm(vcpu={"value": 4, "current": 1}), vm(vcpu={"value": 4})) == {
+        "vcpu.current": "live"}
     assert modes(old, {**old, "type": "qemu"}) == {"type": "replace"}
     graphics = [{"type": "vnc", "passwd": "one"}]
     assert modes(vm(devices={"graphics": graphics}),
