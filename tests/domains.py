@@ -1,8 +1,10 @@
 """Helpers for domain tests: virsh on the fixture's URI, a guest program, a test network.
 
 Guests are of type ``qemu`` (TCG), so they really run here; with no OS, SeaBIOS loops, which
-is enough for lifecycle tests. With ``pxe=True`` the guest boots from the network: iPXE asks
-the network's dnsmasq for a lease with the interface's MAC, a real DHCP lease within seconds.
+is enough for lifecycle tests; with ``boot=guest`` the tiny Linux guest (tests/guest.py) runs,
+for what needs the guest's cooperation (unplugging, ACPI). With ``pxe=True`` the guest boots
+from the network: iPXE asks the network's dnsmasq for a lease with the interface's MAC, a real
+DHCP lease within seconds.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import libvirt as libvirt_api
 from conftest import virsh
+from guest import Guest
 
 import pulumi_libvirt as libvirt
 
@@ -59,11 +62,14 @@ def guest_program(prefix: str, *, memory: int = 128, current: int = 96, disks: i
                   lan: str | None = None, running: bool = True, shutdown_timeout: int = 1,
                   pxe: bool = False, wait_for_ip=None, cdrom: str | None = None,
                   graphics: list | None = None, name: str = "vm",
-                  extra_disk_file: str | None = None, **extra):
+                  extra_disk_file: str | None = None, vcpu: int | dict = 1,
+                  boot: Guest | None = None, serial: Path | None = None, **extra):
     """A program: a dir pool under /var/lib/libvirt/images, ``disks`` qcow2 volumes, and a
     TCG guest with those disks, a NIC on ``lan``, a serial console, an rng and the guest-agent
     channel; with ``cdrom`` ("a.iso" or "b.iso", two small volumes) a cdrom on virtio-scsi
-    holding that medium; with ``extra_disk_file`` a SATA disk on that file."""
+    holding that medium; with ``extra_disk_file`` a SATA disk on that file. With ``boot`` the
+    guest boots that kernel and initramfs (tests/guest.py) directly, with ACPI; with
+    ``serial`` its console goes into that file."""
 
     def program() -> None:
         pool = libvirt.Pool("pool", name=f"{prefix}pool", type="dir",
@@ -88,7 +94,8 @@ def guest_program(prefix: str, *, memory: int = 128, current: int = 96, disks: i
                           "target": {"dev": "sda", "bus": "scsi"}})
         devices = {
             "disks": items,
-            "serials": [{"type": "pty"}],
+            "serials": [{"type": "file", "source": {"path": str(serial)}, "target": {"port": 0}}
+                        if serial else {"type": "pty"}],
             "rngs": [{"model": "virtio", "backend": {"model": "random",
                                                       "value": "/dev/urandom"}}],
             "channels": [{"type": "unix", "target": {"type": "virtio", "name": AGENT}}],
@@ -108,9 +115,12 @@ def guest_program(prefix: str, *, memory: int = 128, current: int = 96, disks: i
         os_ = {"type": {"value": "hvm", "machine": "q35"}}
         if pxe:
             os_["boots"] = [{"dev": "network"}]
+        if boot is not None:
+            os_.update(kernel=str(boot.kernel), initrd=str(boot.initramfs), cmdline=boot.cmdline)
+            extra.setdefault("features", {"acpi": True})
         libvirt.Domain("vm", name=f"{prefix}{name}", type="qemu",
                        memory={"value": memory, "unit": "MiB"},
-                       current_memory={"value": current, "unit": "MiB"}, vcpu=1, os=os_,
+                       current_memory={"value": current, "unit": "MiB"}, vcpu=vcpu, os=os_,
                        devices=devices, running=running, shutdown_timeout=shutdown_timeout,
                        **extra)
 

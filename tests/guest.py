@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 KERNEL_META = "linux-image-cloud-amd64"
@@ -126,6 +126,10 @@ class Guest:
     cmdline: str
     versions: dict
     build_seconds: float  # 0.0 when it came from the cache
+
+    def with_acpid(self) -> Guest:
+        """The same guest, told to power off when the ACPI power button is pressed."""
+        return replace(self, cmdline=f"{self.cmdline} {ACPID}")
 
 
 def cache_root() -> Path:

@@ -1,13 +1,19 @@
-"""Domain updates on a real libvirtd: media and passwords changed live, changes left pending
-when restarts are not allowed, renames, adoption; the definition keeps its UUID and MACs."""
+"""Domain updates on a real libvirtd: media and passwords changed live, vcpus and a disk
+plugged and unplugged in a running Linux guest, changes left pending when restarts are not
+allowed, renames, adoption; the definition keeps its UUID and MACs."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from domains import domain_id, domain_names, guest_program, network, subnet, virsh
+from guest import console_line, wait_for
 from harness import Engine, ProviderError
 
 import pulumi_libvirt as libvirt
+
+BOOT_TIMEOUT = 300  # TCG on two busy cores
 
 
 @pytest.fixture
@@ -53,6 +59,93 @@ def test_media_password_and_nic_change_live(system_uri: str, run_prefix: str,
         assert engine.preview(with_nic).empty
         for text in (engine.last_stderr, words):
             assert "s3cret" not in text  # no log line carries a password
+    finally:
+        engine.destroy()
+        engine.close()
+    assert name not in domain_names(uri)
+
+
+def _booted(serial: Path, what: str = "modules loaded at") -> None:
+    wait_for(lambda: console_line(serial, f"plv-guest: {what}"), BOOT_TIMEOUT,
+             f"'{what}' on the guest's serial console", serial)
+
+
+def test_vcpus_come_live_and_go_by_restarting(guest, system_uri: str, run_prefix: str,
+                                              shared_dir: Path) -> None:
+    """A vcpu is plugged into the running Linux guest; taking one away needs the guest to
+    release it, which libvirt does not wait for: the preview says it restarts the guest."""
+    uri, prefix = system_uri, f"{run_prefix}vcpu-"
+    name, serial = f"{prefix}vm", shared_dir / "vcpu.log"
+
+    def program(current: int):
+        return guest_program(prefix, disks=0, vcpu={"value": 2, "current": current},
+                             boot=guest.with_acpid(), serial=serial, shutdown_timeout=120)
+
+    def live_vcpus() -> str:
+        return virsh(uri, "vcpucount", "--live", "--active", name).strip()
+
+    engine = Engine({"libvirt:uri": uri})
+    try:
+        first = engine.up(program(1)).outputs["vm"]["domain_id"]
+        _booted(serial, "acpid started")
+        assert live_vcpus() == "1"
+
+        engine.preview(program(2))
+        assert f"domain '{name}': changing vcpu.current applies live" in engine.last_stderr
+        vm = engine.up(program(2)).outputs["vm"]
+        assert vm["domain_id"] == first == domain_id(uri, name)  # not restarted
+        assert vm["vcpu"] == {"value": 2, "current": 2}
+        assert live_vcpus() == "2"
+        assert "<vcpu placement='static'>2</vcpu>" in virsh(uri, "dumpxml", "--inactive", name)
+        assert engine.preview(program(2)).empty
+
+        engine.preview(program(1))
+        assert f"domain '{name}': changing vcpu.current takes effect by restarting it" in (
+            engine.last_stderr)
+        vm = engine.up(program(1)).outputs["vm"]
+        assert vm["running"] is True and vm["pending_changes"] == []
+        assert vm["domain_id"] != first and vm["domain_id"] == domain_id(uri, name)
+        assert live_vcpus() == "1"
+        assert "did not shut down" not in engine.last_stderr  # the guest powered off itself
+        assert engine.preview(program(1)).empty
+    finally:
+        engine.destroy()
+        engine.close()
+    assert name not in domain_names(uri)
+
+
+def test_a_disk_is_plugged_and_unplugged_live(guest, system_uri: str, run_prefix: str,
+                                              shared_dir: Path) -> None:
+    """The running Linux guest takes a virtio disk and releases it (PCIe hotplug in its
+    kernel): both live, the same guest, nothing left to do."""
+    uri, prefix = system_uri, f"{run_prefix}unplug-"
+    name, serial = f"{prefix}vm", shared_dir / "unplug.log"
+
+    def program(disks: int):
+        return guest_program(prefix, disks=disks, boot=guest, serial=serial)
+
+    engine = Engine({"libvirt:uri": uri})
+    try:
+        first = engine.up(program(1)).outputs["vm"]["domain_id"]
+        _booted(serial)
+
+        engine.preview(program(2))
+        assert f"domain '{name}': changing disk 'vdb' (added) applies live" in (
+            engine.last_stderr)
+        vm = engine.up(program(2)).outputs["vm"]
+        assert vm["domain_id"] == first
+        assert "vdb" in virsh(uri, "domblklist", name)
+
+        engine.preview(program(1))
+        assert f"domain '{name}': changing disk 'vdb' (removed) applies live" in (
+            engine.last_stderr)
+        vm = engine.up(program(1)).outputs["vm"]
+        assert vm["domain_id"] == first == domain_id(uri, name)  # not restarted
+        assert [d["target"]["dev"] for d in vm["devices"]["disks"]] == ["vda"]
+        assert vm["pending_changes"] == []
+        for flags in ((), ("--inactive",)):  # gone from the guest and from its definition
+            assert "vdb" not in virsh(uri, "dumpxml", *flags, name)
+        assert engine.preview(program(1)).empty
     finally:
         engine.destroy()
         engine.close()
