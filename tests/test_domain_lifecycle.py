@@ -1,6 +1,7 @@
 """Domain through Pulumi's own dynamic-provider host on a real libvirtd: a TCG guest created
 running, changed live and by restarting it, stopped behind our back, destroyed; a booted guest
-that ignores the ACPI shutdown request destroyed after shutdown_timeout."""
+that ignores the ACPI shutdown request destroyed after shutdown_timeout, one that honours it
+shut down gracefully."""
 
 from __future__ import annotations
 
@@ -103,20 +104,9 @@ def test_shutdown_timeout_then_destroy(guest, system_uri: str, run_prefix: str,
     ignored, and deleting it waits shutdown_timeout, then destroys it and says so."""
     uri, name, timeout = system_uri, f"{run_prefix}acpi", 4
     serial = shared_dir / "serial.log"
-
-    def program() -> None:
-        libvirt.Domain("vm", name=name, type="qemu", memory={"value": 256, "unit": "MiB"},
-                       vcpu=1, features={"acpi": True},
-                       os={"type": {"value": "hvm", "machine": "pc"},
-                           "kernel": str(guest.kernel), "initrd": str(guest.initramfs),
-                           "cmdline": guest.cmdline},
-                       devices={"serials": [{"type": "file", "source": {"path": str(serial)},
-                                             "target": {"port": 0}}]},
-                       shutdown_timeout=timeout)
-
     engine = Engine({"libvirt:uri": uri})
     try:
-        vm = engine.up(program).outputs["vm"]
+        vm = engine.up(_tiny_guest(name, guest, serial, timeout)).outputs["vm"]
         assert vm["state"] == "running"
         # The kernel is up (ACPI with it) and init runs: the request reaches a booted guest.
         wait_for(lambda: console_line(serial, "plv-guest: modules loaded at"), BOOT_TIMEOUT,
@@ -133,3 +123,48 @@ def test_shutdown_timeout_then_destroy(guest, system_uri: str, run_prefix: str,
     finally:
         engine.destroy()
         engine.close()
+
+
+def test_a_guest_that_honours_acpi_shuts_down_gracefully(guest, system_uri: str,
+                                                         run_prefix: str,
+                                                         shared_dir: Path) -> None:
+    """With acpid in the guest, deleting it asks once and the guest powers itself off, well
+    within shutdown_timeout: no forced power-off, nothing said about one."""
+    uri, name, timeout = system_uri, f"{run_prefix}acpid", 120
+    serial = shared_dir / "serial.log"
+    engine = Engine({"libvirt:uri": uri})
+    try:
+        assert engine.up(_tiny_guest(name, guest.with_acpid(), serial, timeout)).outputs[
+            "vm"]["state"] == "running"
+        wait_for(lambda: console_line(serial, "plv-guest: acpid started"), BOOT_TIMEOUT,
+                 "acpid started on the serial console", serial)
+        started = time.monotonic()
+        engine.destroy()
+        took = time.monotonic() - started
+        assert "did not shut down" not in engine.last_stderr
+        assert "warning" not in engine.last_stderr
+        assert console_line(serial, "plv-guest: power button: powering off")
+        assert took < timeout
+        assert engine.state == {}
+        assert name not in domain_names(uri)
+        print(f"\nshutdown_timeout={timeout}: deleted in {took:.1f} s, gracefully")
+    finally:
+        engine.destroy()
+        engine.close()
+
+
+def _tiny_guest(name: str, guest, serial: Path, timeout: int):
+    """A program: the tiny Linux guest (tests/guest.py) booted directly, with ACPI, its
+    console into ``serial``."""
+
+    def program() -> None:
+        libvirt.Domain("vm", name=name, type="qemu", memory={"value": 256, "unit": "MiB"},
+                       vcpu=1, features={"acpi": True},
+                       os={"type": {"value": "hvm", "machine": "pc"},
+                           "kernel": str(guest.kernel), "initrd": str(guest.initramfs),
+                           "cmdline": guest.cmdline},
+                       devices={"serials": [{"type": "file", "source": {"path": str(serial)},
+                                             "target": {"port": 0}}]},
+                       shutdown_timeout=timeout)
+
+    return program
