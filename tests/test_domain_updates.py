@@ -66,6 +66,7 @@ def test_media_password_and_nic_change_live(system_uri: str, run_prefix: str,
 
 
 def _booted(serial: Path, what: str = "modules loaded at") -> None:
+    """Wait until the guest's console says ``what`` (libvirt empties the file at each start)."""
     wait_for(lambda: console_line(serial, f"plv-guest: {what}"), BOOT_TIMEOUT,
              f"'{what}' on the guest's serial console", serial)
 
@@ -108,6 +109,9 @@ def test_vcpus_come_live_and_go_by_restarting(guest, system_uri: str, run_prefix
         assert live_vcpus() == "1"
         assert "did not shut down" not in engine.last_stderr  # the guest powered off itself
         assert engine.preview(program(1)).empty
+        _booted(serial, "acpid started")  # booted again, so the delete is graceful
+        engine.destroy()
+        assert "did not shut down" not in engine.last_stderr
     finally:
         engine.destroy()
         engine.close()
