@@ -78,9 +78,10 @@ def test_vcpus_come_live_and_go_by_restarting(guest, system_uri: str, run_prefix
     uri, prefix = system_uri, f"{run_prefix}vcpu-"
     name, serial = f"{prefix}vm", shared_dir / "vcpu.log"
 
-    def program(current: int):
+    def program(current: int, **extra):
         return guest_program(prefix, disks=0, vcpu={"value": 2, "current": current},
-                             boot=guest.with_acpid(), serial=serial, shutdown_timeout=120)
+                             boot=guest.with_acpid(), serial=serial, shutdown_timeout=120,
+                             **extra)
 
     def live_vcpus() -> str:
         return virsh(uri, "vcpucount", "--live", "--active", name).strip()
@@ -110,6 +111,14 @@ def test_vcpus_come_live_and_go_by_restarting(guest, system_uri: str, run_prefix
         assert "did not shut down" not in engine.last_stderr  # the guest powered off itself
         assert engine.preview(program(1)).empty
         _booted(serial, "acpid started")  # booted again, so the delete is graceful
+
+        # Restarts not allowed: the definition has one vcpu, the running guest two, and the
+        # outputs say it is pending.
+        third = engine.up(program(2, reboot_for_updates=False)).outputs["vm"]["domain_id"]
+        vm = engine.up(program(1, reboot_for_updates=False)).outputs["vm"]
+        assert vm["domain_id"] == third and live_vcpus() == "2"
+        assert vm["pending_changes"] == ["vcpu.current"]
+        assert engine.preview(program(1, reboot_for_updates=False)).empty
         engine.destroy()
         assert "did not shut down" not in engine.last_stderr
     finally:
