@@ -70,12 +70,13 @@ def _field_mode(path: str, old: dict, new: dict) -> str:
     the guest's cooperation, libvirt gives up after five seconds with the result undefined, and
     a late release crashed QEMU 7.2 and libvirtd 11.3 (seen on TCG guests); more is live."""
     mode = xml.update_mode("domain", path)
-    if mode == "live" and path == "vcpu.current" and _online_vcpus(new) < _online_vcpus(old):
+    if mode == "live" and path == "vcpu.current" and online_vcpus(new) < online_vcpus(old):
         return "reboot"
     return mode
 
 
-def _online_vcpus(model: dict) -> int:
+def online_vcpus(model: dict) -> int:
+    """The vcpus a model starts with: ``vcpu.current``, else the maximum (0 if unknown)."""
     vcpu = model.get("vcpu")
     if isinstance(vcpu, dict):
         vcpu = vcpu.get("current", vcpu.get("value"))

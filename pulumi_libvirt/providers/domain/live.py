@@ -12,7 +12,7 @@ from lxml import etree
 from ... import xml
 from ...connection import reason
 from ...xml import policy
-from .changes import Change
+from .changes import Change, online_vcpus
 
 LIVE = libvirt.VIR_DOMAIN_AFFECT_LIVE
 KiB = 1024
@@ -72,9 +72,8 @@ def _action(dom, change: Change, documents: dict, after: dict) -> Callable[[], o
         kib = xml.to_bytes("domain", after["current_memory"]) // KiB
         return lambda: dom.setMemoryFlags(kib, libvirt.VIR_DOMAIN_MEM_LIVE)
     if path in ("vcpu.current", "vcpu") and top == "vcpu":
-        vcpu = after.get("vcpu")
-        count = vcpu.get("current", vcpu.get("value")) if isinstance(vcpu, dict) else vcpu
-        return lambda: dom.setVcpusFlags(int(count), libvirt.VIR_DOMAIN_VCPU_LIVE)
+        count = online_vcpus(after)
+        return lambda: dom.setVcpusFlags(count, libvirt.VIR_DOMAIN_VCPU_LIVE)
     if top in ("title", "description"):
         which = (libvirt.VIR_DOMAIN_METADATA_TITLE if top == "title"
                  else libvirt.VIR_DOMAIN_METADATA_DESCRIPTION)
