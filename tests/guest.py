@@ -13,7 +13,14 @@ written here) holds static busybox, the kernel modules the guest needs with thei
 - brings ``eth0`` up and takes a DHCP lease with ``udhcpc``, printing ``plv-guest: lease <ip>``;
 - with ``plv.acpid=1`` on the kernel command line (``ACPID``), starts busybox ``acpid``, which
   powers the guest off when the ACPI power button is pressed (a graceful shutdown request);
-  without it the guest ignores the request, as a guest with no ACPI handler does.
+  without it the guest ignores the request, as a guest with no ACPI handler does;
+- with ``plv.agent=1`` (``AGENT``, ``Guest.with_agent()``), loads ``virtio_console`` and runs
+  the QEMU guest agent (``qemu-ga``) on the ``org.qemu.guest_agent.0`` virtio-serial port.
+
+The agent is Debian's dynamically linked ``qemu-ga``: it and the shared libraries it needs (its
+ELF ``DT_NEEDED`` closure and loader, taken from the packages apt says it depends on) go into a
+second cpio archive, appended to the base one to make ``initramfs-agent.gz`` (the kernel unpacks
+concatenated archives), so the default guest's initramfs does not grow.
 
 The guest boots under TCG (domain type ``qemu``) with direct kernel boot and ``console=ttyS0``;
 the cloud kernel has no AHCI, so cdroms go on virtio-scsi. Run ``python tests/guest.py`` to
@@ -30,6 +37,7 @@ import lzma
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -46,6 +54,13 @@ MODULES = ("virtio_pci", "virtio_scsi", "sr_mod", "isofs", "virtio_net", "virtio
 CMDLINE = "console=ttyS0 panic=-1 loglevel=4"
 #: Add to the command line for a guest that powers off on the ACPI power button.
 ACPID = "plv.acpid=1"
+#: Add to the command line (with the agent initramfs) for a guest running the QEMU guest agent.
+AGENT = "plv.agent=1"
+AGENT_PACKAGE = "qemu-guest-agent"
+AGENT_MODULES = ("virtio_console",)
+AGENT_PORT = "org.qemu.guest_agent.0"
+#: Where Debian's shared libraries live (multiarch; under /usr too from Debian 13 on).
+LIB_DIRS = ("lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu")
 MARK = "plv-guest:"
 
 INIT = r"""#!/bin/busybox sh
@@ -56,6 +71,29 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 up() { cut -d' ' -f1 /proc/uptime; }
 say() { echo "plv-guest: $*" > /dev/console; }
+start_agent() {  # no udev: find the agent's virtio-serial port by its name in sysfs
+    while read -r module; do
+        insmod "/lib/modules/$module" 2>/dev/null || say "insmod $module failed"
+    done < /agent-modules
+    port=""
+    i=0
+    while [ -z "$port" ] && [ "$i" -lt 150 ]; do
+        for name in /sys/class/virtio-ports/*/name; do
+            [ "$(cat "$name" 2>/dev/null)" = org.qemu.guest_agent.0 ] &&
+                port=$(basename "$(dirname "$name")")
+        done
+        i=$((i + 1))
+        [ -n "$port" ] || sleep 0.2
+    done
+    if [ -z "$port" ] || [ ! -c "/dev/$port" ]; then
+        say "no org.qemu.guest_agent.0 port"
+        return
+    fi
+    mkdir -p /tmp/qga
+    say "agent on /dev/$port at $(up) s"
+    /usr/sbin/qemu-ga -m virtio-serial -p "/dev/$port" -t /tmp/qga > /dev/console 2>&1 ||
+        say "qemu-ga exited: $?"
+}
 say "init at $(up) s"
 while read -r module; do
     insmod "/lib/modules/$module" 2>/dev/null || say "insmod $module failed"
@@ -65,6 +103,9 @@ case " $(cat /proc/cmdline) " in
     *" plv.acpid=1 "*)
         acpid -d -c /etc/acpi -p /tmp/acpid.pid > /dev/console 2>&1 &
         say "acpid started at $(up) s" ;;
+esac
+case " $(cat /proc/cmdline) " in
+    *" plv.agent=1 "*) start_agent & ;;
 esac
 label() {  # an ISO 9660 volume label: 32 bytes at 0x8028
     dd if="$1" bs=2048 skip=16 count=1 2>/dev/null | dd bs=1 skip=40 count=32 2>/dev/null |
@@ -126,10 +167,15 @@ class Guest:
     cmdline: str
     versions: dict
     build_seconds: float  # 0.0 when it came from the cache
+    agent_initramfs: Path  # the initramfs with the QEMU guest agent too
 
     def with_acpid(self) -> Guest:
         """The same guest, told to power off when the ACPI power button is pressed."""
         return replace(self, cmdline=f"{self.cmdline} {ACPID}")
+
+    def with_agent(self) -> Guest:
+        """The same guest, running the QEMU guest agent on its org.qemu.guest_agent.0 port."""
+        return replace(self, initramfs=self.agent_initramfs, cmdline=f"{self.cmdline} {AGENT}")
 
 
 def cache_root() -> Path:
@@ -147,27 +193,28 @@ def cache_root() -> Path:
 def build_guest(cache: Path | None = None) -> Guest:
     """The guest for the packages apt offers now: from the cache, or built (about a minute)."""
     root = cache or cache_root()
-    versions = _candidates(_kernel_package(), BUSYBOX)
+    versions = _candidates(_kernel_package(), BUSYBOX, *_agent_packages())
     recipe = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
     key = hashlib.sha256(json.dumps([versions, recipe], sort_keys=True).encode()).hexdigest()
     target = root / key[:16]
     kernel, initramfs = target / "vmlinuz", target / "initramfs.gz"
-    if kernel.exists() and initramfs.exists():
-        return Guest(kernel, initramfs, CMDLINE, versions, 0.0)
+    agent_initramfs = target / "initramfs-agent.gz"
+    if kernel.exists() and initramfs.exists() and agent_initramfs.exists():
+        return Guest(kernel, initramfs, CMDLINE, versions, 0.0, agent_initramfs)
     started = time.monotonic()
     root.mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o755)
     with tempfile.TemporaryDirectory(dir=root, prefix="build-") as work_dir:
         work = Path(work_dir)
-        for package, version in versions.items():
-            subprocess.run(["apt-get", "download", "-q", f"{package}={version}"], cwd=work,
-                           check=True, capture_output=True)
+        subprocess.run(["apt-get", "download", "-q",
+                        *(f"{package}={version}" for package, version in versions.items())],
+                       cwd=work, check=True, capture_output=True)
         tree = work / "tree"
         for deb in sorted(work.glob("*.deb")):
             subprocess.run(["dpkg", "-x", str(deb), str(tree)], check=True)
         built = work / "out"
         built.mkdir()
-        _write_initramfs(tree, built / "initramfs.gz")
+        _write_initramfs(tree, built / "initramfs.gz", built / "initramfs-agent.gz")
         shutil.copyfile(next((tree / "boot").glob("vmlinuz-*")), built / "vmlinuz")
         (built / "versions.json").write_text(json.dumps(versions, indent=2) + "\n")
         for path in built.iterdir():
@@ -177,9 +224,10 @@ def build_guest(cache: Path | None = None) -> Guest:
         try:
             built.rename(target)
         except OSError:  # another run built it meanwhile
-            if not (target / "initramfs.gz").exists():
+            if not agent_initramfs.exists():
                 raise
-    return Guest(kernel, initramfs, CMDLINE, versions, time.monotonic() - started)
+    return Guest(kernel, initramfs, CMDLINE, versions, time.monotonic() - started,
+                 agent_initramfs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -228,10 +276,12 @@ def network_xml(name: str, net: str) -> str:
 
 
 def domain_xml(name: str, kernel, initramfs, seed, serial: Path, network: str,
-               ignition=None) -> str:
+               ignition=None, cmdline: str = CMDLINE, agent: bool = False) -> str:
     """A TCG domain booting the guest directly, the seed a cdrom on virtio-scsi, one virtio
     NIC on ``network``, the serial console into the file ``serial``; ``ignition``: a file
-    handed over through fw_cfg."""
+    handed over through fw_cfg; ``agent``: with the guest agent's virtio-serial channel."""
+    channel = (f"<channel type='unix'><target type='virtio' name='{AGENT_PORT}'/></channel>"
+               if agent else "")
     sysinfo = ""
     if ignition is not None:
         sysinfo = (f"<sysinfo type='fwcfg'><entry name='opt/com.coreos/config' "
@@ -239,14 +289,14 @@ def domain_xml(name: str, kernel, initramfs, seed, serial: Path, network: str,
     return f"""<domain type='qemu'><name>{name}</name><memory unit='MiB'>256</memory>
       <vcpu>1</vcpu>
       <os><type arch='x86_64' machine='pc'>hvm</type><kernel>{kernel}</kernel>
-        <initrd>{initramfs}</initrd><cmdline>{CMDLINE}</cmdline></os>
+        <initrd>{initramfs}</initrd><cmdline>{cmdline}</cmdline></os>
       <features><acpi/></features>{sysinfo}
       <devices>
         <controller type='scsi' model='virtio-scsi'/>
         <disk type='file' device='cdrom'><driver name='qemu' type='raw'/>
           <source file='{seed}'/><target dev='sda' bus='scsi'/><readonly/></disk>
         <interface type='network'><source network='{network}'/><model type='virtio'/></interface>
-        <serial type='file'><source path='{serial}'/><target port='0'/></serial>
+        <serial type='file'><source path='{serial}'/><target port='0'/></serial>{channel}
       </devices></domain>"""
 
 
@@ -267,6 +317,17 @@ def _candidates(*packages: str) -> dict[str, str]:
         if found.get(package, "(none)") == "(none)":
             raise RuntimeError(f"apt offers no {package}: are Debian's sources configured?")
     return {package: found[package] for package in packages}
+
+
+def _agent_packages() -> list[str]:
+    """The guest agent's package and every package it depends on, recursively (Depends only:
+    its PreDepends are for installing it, not running it); real package names, whatever the
+    release calls its libraries (``libglib2.0-0`` or ``libglib2.0-0t64``)."""
+    text = _apt("depends", "--recurse", "--no-recommends", "--no-suggests", "--no-conflicts",
+                "--no-breaks", "--no-replaces", "--no-enhances", "--no-pre-depends",
+                AGENT_PACKAGE)
+    return sorted({line for line in text.splitlines()
+                   if line and not line[0].isspace() and not line.startswith("<")})
 
 
 def _kernel_package() -> str:
@@ -350,7 +411,8 @@ def _module_bytes(path: Path) -> bytes:
     return data
 
 
-def _write_initramfs(tree: Path, out: Path) -> None:
+def _write_initramfs(tree: Path, out: Path, agent_out: Path) -> None:
+    """``out``: the base initramfs; ``agent_out``: the same with the agent's archive after it."""
     # Debian 13 moves files under /usr (merged /usr): look in both places.
     (modules_dir,) = _first(tree, "lib/modules", "usr/lib/modules").iterdir()
     archive = _Cpio()
@@ -364,13 +426,84 @@ def _write_initramfs(tree: Path, out: Path) -> None:
     # busybox acpid runs /etc/acpi/PWRF/00000080 for the power button
     archive.add("etc/acpi/PWRF/00000080", 0o100755, POWER_BUTTON.encode())
     archive.add("dev/console", 0o020600, rdev=(5, 1))
+    base_modules = _module_order(modules_dir, MODULES)
+    _add_modules(archive, modules_dir, base_modules, "modules")
+    base = gzip.compress(archive.finish(), compresslevel=6, mtime=0)
+    out.write_bytes(base)
+
+    agent = _Cpio()
+    for folder in ("lib64", "usr", "usr/sbin", "lib/x86_64-linux-gnu"):
+        agent.add(folder, 0o040755)
+    agent_modules = [m for m in _module_order(modules_dir, AGENT_MODULES)
+                     if m not in base_modules]
+    _add_modules(agent, modules_dir, agent_modules, "agent-modules")
+    binary = _first(tree, "usr/sbin/qemu-ga", "usr/bin/qemu-ga")
+    agent.add("usr/sbin/qemu-ga", 0o100755, binary.read_bytes())
+    interpreter, libraries = _shared_libraries(tree, binary)
+    for name, path in libraries.items():
+        agent.add(f"lib/x86_64-linux-gnu/{name}", 0o100755, path.read_bytes())
+    if interpreter.lstrip("/") != f"lib/x86_64-linux-gnu/{Path(interpreter).name}":
+        agent.add(interpreter.lstrip("/"), 0o120777,
+                  f"/lib/x86_64-linux-gnu/{Path(interpreter).name}".encode())
+    agent_out.write_bytes(base + gzip.compress(agent.finish(), compresslevel=6, mtime=0))
+
+
+def _add_modules(archive: _Cpio, modules_dir: Path, order: list[str], listing: str) -> None:
+    """The modules (in load ``order``) under /lib/modules, and their names in ``/listing``."""
     names = []
-    for relative in _module_order(modules_dir, MODULES):
+    for relative in order:
         name = Path(relative).name.split(".ko")[0] + ".ko"
         archive.add(f"lib/modules/{name}", 0o100644, _module_bytes(modules_dir / relative))
         names.append(name)
-    archive.add("modules", 0o100644, "".join(f"{n}\n" for n in names).encode())
-    out.write_bytes(gzip.compress(archive.finish(), compresslevel=6, mtime=0))
+    archive.add(listing, 0o100644, "".join(f"{n}\n" for n in names).encode())
+
+
+def _shared_libraries(tree: Path, binary: Path) -> tuple[str, dict[str, Path]]:
+    """``binary``'s ELF interpreter (its path) and every shared library it loads, by soname
+    (its DT_NEEDED, and theirs, found in the unpacked packages), the interpreter among them."""
+    interpreter, needed = _elf_dynamic(binary.read_bytes())
+    if interpreter is None:
+        raise RuntimeError(f"{binary.name} is not dynamically linked")
+    found: dict[str, Path] = {}
+    queue = [Path(interpreter).name, *needed]
+    while queue:
+        name = queue.pop()
+        if name in found:
+            continue
+        path = next((tree / d / name for d in LIB_DIRS if (tree / d / name).exists()), None)
+        if path is None:
+            raise RuntimeError(f"{binary.name} needs {name}, which none of the packages "
+                               f"{AGENT_PACKAGE} depends on holds")
+        found[name] = path
+        queue.extend(_elf_dynamic(path.read_bytes())[1])
+    return interpreter, found
+
+
+def _elf_dynamic(data: bytes) -> tuple[str | None, list[str]]:
+    """An x86-64 ELF file's interpreter (PT_INTERP) and DT_NEEDED names."""
+    if data[:5] != b"\x7fELF\x02":
+        raise RuntimeError("not a 64-bit ELF file")
+    phoff, shoff = struct.unpack_from("<QQ", data, 0x20)
+    phentsize, phnum, shentsize, shnum = struct.unpack_from("<HHHH", data, 0x36)
+    interpreter = None
+    for index in range(phnum):
+        kind, _flags, offset, _vaddr, _paddr, size = struct.unpack_from(
+            "<IIQQQQ", data, phoff + index * phentsize)
+        if kind == 3:  # PT_INTERP
+            interpreter = data[offset:offset + size].rstrip(b"\0").decode()
+    sections = [struct.unpack_from("<IIQQQQII", data, shoff + i * shentsize)
+                for i in range(shnum)]
+    needed = []
+    for _name, kind, _flags, _addr, offset, size, link, _info in sections:
+        if kind != 6:  # SHT_DYNAMIC: (tag, value) pairs; names index the linked string table
+            continue
+        strings = sections[link][4]
+        for at in range(offset, offset + size, 16):
+            tag, value = struct.unpack_from("<qQ", data, at)
+            if tag == 1:  # DT_NEEDED
+                end = data.index(b"\0", strings + value)
+                needed.append(data[strings + value:end].decode())
+    return interpreter, needed
 
 
 def _first(tree: Path, *candidates: str) -> Path:

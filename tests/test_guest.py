@@ -1,4 +1,5 @@
-"""The tiny test guest (tests/guest.py) boots, reads its seeds and takes a DHCP lease.
+"""The tiny test guest (tests/guest.py) boots, reads its seeds and takes a DHCP lease; with the
+agent (``Guest.with_agent()``) its QEMU guest agent reports that address to libvirt.
 
 Everything here is made directly with libvirt-python (no provider): this proves the guest
 itself, and our ISO builder inside a real guest kernel, so that the end-to-end test through the
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from domains import subnet as domain_subnet
 from guest import console_line, domain_xml, network_xml, subnet, wait_for
 
 from pulumi_libvirt import iso, seeds
@@ -65,6 +67,54 @@ def test_tiny_guest_mounts_its_seed_reads_fw_cfg_and_takes_a_lease(
         print(f"\nguest: build {guest.build_seconds:.1f} s (0 = cached); boot to marker "
               f"{to_marker:.1f} s; boot to lease {to_lease:.1f} s; "
               f"{console_line(serial, 'mounted at')}; {console_line(serial, 'plv-guest: lease')}")
+    finally:
+        if dom is not None:
+            dom.destroy()
+        net.destroy()
+
+
+def test_agent_guest_reports_its_leased_address_through_the_guest_agent(
+    guest, conn, system_uri: str, shared_dir: Path, run_prefix: str
+) -> None:
+    agent_guest = guest.with_agent()
+    seed = shared_dir / "seed.iso"
+    seed.write_bytes(iso.build_iso("cidata", seeds.cloud_init_files(
+        "#cloud-config\n", None, None, None, "agent")))
+    serial = shared_dir / "serial.log"
+    net_name, dom_name = f"{run_prefix}agent-net", f"{run_prefix}agent"
+    # the domain tests' range (10.210.0.0/16), a /24 per run and daemon
+    lan = domain_subnet(run_prefix, f"agent {system_uri}")
+    net = conn.networkCreateXML(network_xml(net_name, lan))
+    dom = None
+    try:
+        dom = conn.createXML(domain_xml(
+            dom_name, agent_guest.kernel, agent_guest.initramfs, seed, serial, net_name,
+            cmdline=agent_guest.cmdline, agent=True), 0)
+        started = time.monotonic()
+        mac = dom.XMLDesc(0).split("<mac address='")[1].split("'")[0]
+
+        def lease():
+            return next((entry["ipaddr"] for entry in net.DHCPLeases()
+                         if entry["mac"] == mac), None)
+
+        address = wait_for(lease, BOOT_TIMEOUT, f"a DHCP lease for {mac}", serial)
+
+        def reported():
+            try:
+                interfaces = dom.interfaceAddresses(
+                    libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT, 0)
+            except libvirt.libvirtError:  # the agent is not connected yet
+                return None
+            return next((iface for iface in interfaces.values()
+                         if iface["hwaddr"] == mac and iface["addrs"]), None)
+
+        iface = wait_for(reported, BOOT_TIMEOUT, "the guest agent's addresses", serial)
+        to_agent = time.monotonic() - started
+        assert address.startswith(f"{lan}.")
+        assert address in [a["addr"] for a in iface["addrs"]]
+        assert console_line(serial, "plv-guest: agent on /dev/vport")
+        assert not console_line(serial, "qemu-ga exited")
+        print(f"\nagent guest: lease {address}; agent reports it {to_agent:.1f} s after start")
     finally:
         if dom is not None:
             dom.destroy()
