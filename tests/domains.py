@@ -40,14 +40,14 @@ def subnet(run_prefix: str, salt: str) -> str:
 
 
 @contextmanager
-def network(uri: str, name: str, net: str):
-    """A transient NAT network with DHCP on ``net``.0/24 (a Network resource is another
-    engineer's work; this keeps the domain tests standing alone)."""
+def network(uri: str, name: str, net: str, dhcp: bool = True):
+    """A transient NAT network on ``net``.0/24, with DHCP unless ``dhcp=False`` (a Network
+    resource is another engineer's work; this keeps the domain tests standing alone)."""
     conn = libvirt_api.open(uri)
+    leases = f"<dhcp><range start='{net}.10' end='{net}.200'/></dhcp>" if dhcp else ""
     created = conn.networkCreateXML(
         f"<network><name>{name}</name><forward mode='nat'/>"
-        f"<ip address='{net}.1' prefix='24'><dhcp>"
-        f"<range start='{net}.10' end='{net}.200'/></dhcp></ip></network>")
+        f"<ip address='{net}.1' prefix='24'>{leases}</ip></network>")
     try:
         yield name
     finally:

@@ -10,7 +10,9 @@ written here) holds static busybox, the kernel modules the guest needs with thei
   the ISO's primary volume descriptor: busybox's findfs does not know ISO 9660) and prints its
   ``user-data`` on the console, each line prefixed ``plv-guest: user-data:``;
 - prints the Ignition config QEMU hands over through fw_cfg (``opt/com.coreos/config``), if any;
-- brings ``eth0`` up and takes a DHCP lease with ``udhcpc``, printing ``plv-guest: lease <ip>``;
+- brings ``eth0`` up and takes a DHCP lease with ``udhcpc``, printing ``plv-guest: lease <ip>``
+  (with ``plv.ip=ADDRESS/PREFIX``, ``Guest.with_static_ip()``, sets that address instead);
+- with ``plv.seed=none`` (``Guest.without_seed()``) does not wait for a seed (30 s without one);
 - with ``plv.acpid=1`` on the kernel command line (``ACPID``), starts busybox ``acpid``, which
   powers the guest off when the ACPI power button is pressed (a graceful shutdown request);
   without it the guest ignores the request, as a guest with no ACPI handler does;
@@ -113,7 +115,9 @@ label() {  # an ISO 9660 volume label: 32 bytes at 0x8028
 }
 dev=""
 i=0
-while [ -z "$dev" ] && [ "$i" -lt 150 ]; do
+tries=150
+case " $(cat /proc/cmdline) " in *" plv.seed=none "*) tries=0 ;; esac
+while [ -z "$dev" ] && [ "$i" -lt "$tries" ]; do
     for candidate in /dev/sr* /dev/vd* /dev/sd*; do
         if [ -b "$candidate" ] && [ "$(label "$candidate")" = cidata ]; then
             dev=$candidate
@@ -135,7 +139,12 @@ if [ -r "$ign" ]; then
     echo > /dev/console
 fi
 ip link set lo up
-ip link set eth0 up && udhcpc -i eth0 -s /udhcpc.sh -t 60 -T 2 -A 2 -q || say "no lease"
+static=$(sed -n 's/.*plv\.ip=\([^ ]*\).*/\1/p' /proc/cmdline)
+if [ -n "$static" ]; then
+    ip addr add "$static" dev eth0 && ip link set eth0 up && say "static ${static%/*} at $(up) s"
+else
+    ip link set eth0 up && udhcpc -i eth0 -s /udhcpc.sh -t 60 -T 2 -A 2 -q || say "no lease"
+fi
 say "done at $(up) s"
 while true; do sleep 3600; done
 """
@@ -172,6 +181,14 @@ class Guest:
     def with_acpid(self) -> Guest:
         """The same guest, told to power off when the ACPI power button is pressed."""
         return replace(self, cmdline=f"{self.cmdline} {ACPID}")
+
+    def with_static_ip(self, cidr: str) -> Guest:
+        """The same guest, setting ``cidr`` (``10.210.3.5/24``) on eth0 instead of asking DHCP."""
+        return replace(self, cmdline=f"{self.cmdline} plv.ip={cidr}")
+
+    def without_seed(self) -> Guest:
+        """The same guest, not waiting for a cidata seed (for domains that have none)."""
+        return replace(self, cmdline=f"{self.cmdline} plv.seed=none")
 
     def with_agent(self) -> Guest:
         """The same guest, running the QEMU guest agent on its org.qemu.guest_agent.0 port."""

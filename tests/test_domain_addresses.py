@@ -1,12 +1,17 @@
 """wait_for_ip: a real DHCP lease on a real libvirt network (the guest boots from the network:
-iPXE asks dnsmasq with the interface's MAC), the guest agent path against a fake agent, and a
-timeout that names the MAC and the sources tried."""
+iPXE asks dnsmasq with the interface's MAC), a real QEMU guest agent in the tiny Linux guest
+(tests/guest.py), the agent's edge cases against a fake agent, and a timeout that names the MAC
+and the sources tried."""
 
 from __future__ import annotations
 
+import time
+
 import libvirt as api
 import pytest
+from conftest import pool_names
 from domains import domain_names, guest_program, network, subnet
+from guest import console_line
 from harness import Engine, ProviderError
 
 from pulumi_libvirt.connection import LibvirtError
@@ -58,6 +63,62 @@ def test_timeout_names_the_mac_and_the_sources_and_leaves_nothing(
         finally:
             engine.destroy()
             engine.close()
+
+
+# ---------------------------------------------------------------- the guest agent, for real
+
+
+@pytest.mark.parametrize("source,dhcp", [("agent", True), ("any", False)],
+                         ids=["agent-dhcp", "any-static"])
+def test_address_from_a_real_guest_agent(guest, system_uri: str, run_prefix: str,
+                                         shared_dir, source: str, dhcp: bool) -> None:
+    """The tiny guest runs qemu-ga on its org.qemu.guest_agent.0 channel. With source 'agent'
+    the address is the one dnsmasq leased, as the agent reports it; with 'any' on a network
+    without DHCP the guest sets a static address that only the agent can tell."""
+    uri, prefix = system_uri, f"{run_prefix}qga{source}-"
+    net = subnet(run_prefix, f"agent {source}")
+    serial = shared_dir / "serial.log"
+    boot = guest.with_agent().without_seed()
+    if not dhcp:
+        boot = boot.with_static_ip(f"{net}.7/24")
+    wait_for_ip = {"source": source, "timeout": 300}
+    with network(uri, f"{run_prefix}qga{source}", net, dhcp=dhcp) as lan:
+        program = guest_program(prefix, lan=lan, boot=boot, serial=serial,
+                                wait_for_ip=wait_for_ip)
+        engine = Engine({"libvirt:uri": uri})
+        conn = api.open(uri)
+        try:
+            started = time.monotonic()
+            vm = engine.up(program).outputs["vm"]
+            took = time.monotonic() - started
+            (nic,) = vm["ip_addresses"]
+            assert vm["devices"]["channels"][0]["target"]["name"] == addresses.AGENT_CHANNEL
+            assert vm["devices"]["interfaces"][0]["wait_for_ip"] == wait_for_ip
+            leases = [lease["ipaddr"] for lease in conn.networkLookupByName(lan).DHCPLeases()
+                      if lease["mac"] == nic["mac"]]
+            if dhcp:
+                assert nic["addresses"] == leases and leases[0].startswith(f"{net}.")
+                assert console_line(serial, f"plv-guest: lease {leases[0]} ")
+            else:
+                assert leases == []  # nobody but the agent knows this address
+                assert nic["addresses"] == [f"{net}.7"]
+            # What libvirt hears from the agent now is what the provider returned.
+            agent = conn.lookupByName(f"{prefix}vm").interfaceAddresses(
+                api.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT, 0)
+            assert [a["addr"] for i in agent.values() if i["hwaddr"] == nic["mac"]
+                    for a in i["addrs"] if a["type"] == api.VIR_IP_ADDR_TYPE_IPV4] == \
+                nic["addresses"]
+            assert console_line(serial, "plv-guest: agent on /dev/vport")
+            assert engine.preview(program).empty
+            engine.refresh()  # reads the agent again, without waiting
+            assert engine.outputs("vm")["ip_addresses"] == vm["ip_addresses"]
+            print(f"\nwait_for_ip source={source}: up with {nic['addresses']} in {took:.1f} s")
+        finally:
+            conn.close()
+            engine.destroy()
+            engine.close()
+        assert f"{prefix}vm" not in domain_names(uri)
+        assert f"{prefix}pool" not in pool_names(uri)
 
 
 # ---------------------------------------------------------------- the guest agent, faked
