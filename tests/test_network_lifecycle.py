@@ -746,3 +746,35 @@ def test_an_element_the_host_does_not_know_is_refused_not_dropped(system_uri: st
         assert name not in network_names(system_uri)
     finally:
         engine.destroy()
+
+
+@pytest.mark.parametrize("lock", ["one process", "another process"])
+def test_networks_defined_at_once_get_bridges_of_their_own(system_uri: str, run_prefix: str,
+                                                           lock: str, monkeypatch) -> None:
+    """libvirt gives networks defined at the same time the same virbrN (then the second fails
+    to start: "File exists"). One provider process defines them one at a time; a define from
+    another process (played here by a lock of its own per call) is given another bridge."""
+    import threading
+
+    from pulumi_libvirt.providers.network import definition
+
+    if lock == "another process":
+        monkeypatch.setattr(definition, "_define_lock", lambda conn: threading.Lock())
+    conn = lv.open(system_uri)  # one connection, shared by the threads, as in the provider
+    names = [f"{run_prefix}at-once-{r}-{i}" for r in range(5) for i in range(6)]
+    try:
+        for r in range(5):
+            batch = names[r * 6:(r + 1) * 6]
+            threads = [threading.Thread(target=definition.define, args=(conn, {"name": n}))
+                       for n in batch]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            bridges = [conn.networkLookupByName(n).bridgeName() for n in batch]
+            assert len(set(bridges)) == len(bridges), bridges
+    finally:
+        for net in conn.listAllNetworks():
+            if net.name() in names:
+                net.undefine()
+        conn.close()

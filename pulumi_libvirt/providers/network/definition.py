@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import libvirt
 
 from ... import xml
@@ -18,9 +20,44 @@ def definition(net: libvirt.virNetwork) -> dict:
     return xml.from_xml(KIND, persistent_xml(net, libvirt.VIR_NETWORK_XML_INACTIVE))
 
 
+# libvirt picks a free bridge name (virbrN) for a network defined without one, but two networks
+# defined at the same time can get the same name, and the second fails to start with "error
+# creating bridge interface virbrN: File exists" (libvirt issue 78; seen on 9.0 and 11.3). So
+# this process defines networks one at a time per host, and a name another network holds (a
+# define from another process at the same instant) is given back by defining once more.
+_DEFINE_LOCKS: dict[str, threading.Lock] = {}
+_DEFINE_LOCKS_GUARD = threading.Lock()
+
+
 def define(conn: libvirt.virConnect, model: dict) -> libvirt.virNetwork:
     """Define (or redefine) the network ``model`` describes, validated by libvirt."""
-    return conn.networkDefineXMLFlags(xml.to_xml(KIND, model), VALIDATE)
+    with _define_lock(conn):
+        net = conn.networkDefineXMLFlags(xml.to_xml(KIND, model), VALIDATE)
+        if not get_path(model, "bridge.name") and _bridge_held_by_another(conn, net):
+            again = {**model, "uuid": net.UUIDString()}  # the same network, another bridge
+            net = conn.networkDefineXMLFlags(xml.to_xml(KIND, again), VALIDATE)
+        return net
+
+
+def _define_lock(conn: libvirt.virConnect) -> threading.Lock:
+    with _DEFINE_LOCKS_GUARD:
+        return _DEFINE_LOCKS.setdefault(conn.getURI(), threading.Lock())
+
+
+def _bridge_held_by_another(conn: libvirt.virConnect, net: libvirt.virNetwork) -> bool:
+    try:
+        bridge = net.bridgeName()
+    except libvirt.libvirtError:
+        return False  # macvtap and hostdev networks have none
+    for other in conn.listAllNetworks():
+        if other.name() == net.name():
+            continue
+        try:
+            if other.bridgeName() == bridge:
+                return True
+        except libvirt.libvirtError:
+            continue
+    return False
 
 
 def bridge_name(net: libvirt.virNetwork, model: dict) -> str | None:
