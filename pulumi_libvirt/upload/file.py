@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from .errors import SourceError, TransferError
 from .formats import HEAD_SIZE, sniff_format, virtual_size
 from .source import CHUNK_SIZE, Source
-from .sparse import Item, data_bytes, data_end, seek
+from .sparse import Item, data_bytes, data_sections
 
 
 class FileSource(Source):
@@ -49,26 +49,19 @@ class FileSource(Source):
     def _items(self) -> Iterator[Item]:
         fd, size, chunk = self._fd, self.size or 0, self.read_size
         assert fd is not None
-        holes = True
         pos = 0
-        while pos < size:
-            end = size
-            if holes:
-                start = seek(fd, pos, os.SEEK_DATA, size)
-                if start is None:  # SEEK_DATA unsupported: read everything
-                    holes = False
-                elif start > pos:
-                    yield start - pos
-                    pos = start
-                    continue
-                else:
-                    end = data_end(fd, pos, size)
+        for start, end in data_sections(fd, size):
+            if start > pos:
+                yield start - pos  # a hole
+            pos = start
             while pos < end:
                 data = os.pread(fd, min(chunk, end - pos), pos)
                 if not data:
                     raise TransferError(f"{self.path}: file shrank to {pos} bytes while reading")
                 yield data
                 pos += len(data)
+        if pos < size:
+            yield size - pos  # the final hole
         now = os.fstat(fd)
         if stat.S_ISREG(now.st_mode) and now.st_size < size:  # its tail read as a hole
             raise TransferError(f"{self.path}: file shrank to {now.st_size} bytes while reading")

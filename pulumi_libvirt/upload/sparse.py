@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import functools
 import os
+from collections.abc import Iterator
 from typing import Any
 
 #: Smallest run of zeros sent as a hole; runs are whole blocks of this size, aligned.
@@ -84,19 +85,27 @@ def seek(fd: int, pos: int, whence: int, size: int) -> int | None:
         raise
 
 
+def data_sections(fd: int, size: int) -> Iterator[tuple[int, int]]:
+    """The file's data as ``(start, end)`` sections in order, found lazily, skipping holes of
+    at least MIN_HOLE; where the file system cannot tell holes, the rest of the file is data."""
+    pos = 0
+    while pos < size:
+        start = seek(fd, pos, os.SEEK_DATA, size)
+        if start is None:  # SEEK_DATA unsupported
+            yield pos, size
+            return
+        if start >= size:
+            return
+        pos = data_end(fd, start, size)
+        yield start, pos
+
+
 def data_bytes(fd: int, size: int) -> int | None:
     """Bytes of ``fd`` outside holes of at least MIN_HOLE (what a sparse upload sends as data);
     None where the file system cannot tell."""
-    total = pos = 0
-    while pos < size:
-        start = seek(fd, pos, os.SEEK_DATA, size)
-        if start is None:
-            return None
-        if start >= size:
-            break
-        pos = data_end(fd, start, size)
-        total += pos - start
-    return total
+    if size and seek(fd, 0, os.SEEK_DATA, size) is None:
+        return None
+    return sum(end - start for start, end in data_sections(fd, size))
 
 
 def data_end(fd: int, pos: int, size: int) -> int:

@@ -39,8 +39,9 @@ class Plan:
     pool: str = "?"
 
 
-#: Kept free in the pool beyond the data: its file system's own blocks (extent trees, journal).
 def room_margin(available: int) -> int:
+    """Bytes kept free in a pool beyond the data: its file system's own blocks (extent trees,
+    journal)."""
     return min(1024 * 1024 + available // 100, 64 * 1024 * 1024)
 
 
@@ -130,7 +131,6 @@ class VolumeWriter:
         self.done = 0  #: image bytes written (data and zeros)
         self.sent = 0  #: data bytes sent over the stream
         self._hole = 0  #: zeros not yet sent as a hole (merged with the next run)
-        self._room = how.room
 
     def write(self, item: Item) -> None:
         if isinstance(item, int):
@@ -191,10 +191,11 @@ class VolumeWriter:
             self._st.sendHole(hole, 0)
 
     def _send(self, data: bytes) -> None:
-        if self._room is not None and self.sent + len(data) > self._room:
+        room = self._how.room
+        if room is not None and self.sent + len(data) > room:
             raise PoolSpaceError(
                 f"the image's data does not fit in pool '{self._how.pool}' (volume "
-                f"'{self._name}'): it had room for {self._room} bytes when the upload began; "
+                f"'{self._name}'): it had room for {room} bytes when the upload began; "
                 f"stopped after sending {self.sent} bytes, before the pool filled up"
             )
         self.sent += len(data)
