@@ -45,19 +45,11 @@ def _define_lock(conn: libvirt.virConnect) -> threading.Lock:
 
 
 def _bridge_held_by_another(conn: libvirt.virConnect, net: libvirt.virNetwork) -> bool:
-    try:
-        bridge = net.bridgeName()
-    except libvirt.libvirtError:
-        return False  # macvtap and hostdev networks have none
-    for other in conn.listAllNetworks():
-        if other.name() == net.name():
-            continue
-        try:
-            if other.bridgeName() == bridge:
-                return True
-        except libvirt.libvirtError:
-            continue
-    return False
+    bridge = bridge_name(net, {})
+    return bridge is not None and any(
+        other.name() != net.name() and bridge_name(other, {}) == bridge
+        for other in conn.listAllNetworks()
+    )
 
 
 def bridge_name(net: libvirt.virNetwork, model: dict) -> str | None:
